@@ -1,0 +1,152 @@
+"""The Gaussian pieces of a VAE: log-density, reparameterization, KL.
+
+Notation: ``mu`` and ``logvar`` are (N, L) arrays, the mean and log-variance
+of a diagonal Gaussian per example; ``std = exp(logvar / 2)``.  Functions
+that reduce over the last axis return one value per example, shape (N,).
+"""
+
+import numpy as np
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def gaussian_log_density_forward(x, mean, logvar):
+    """log N(x; mean, diag(exp(logvar))), summed over the last axis:
+
+        log N = -1/2 * sum_d [ (x_d - mean_d)^2 * exp(-logvar_d) + logvar_d + log(2 pi) ]
+
+    x, mean : (..., D); logvar : (..., D) or anything that broadcasts (a
+    scalar for a fixed variance).  Returns ``(logp, cache)``, logp of shape
+    ``x.shape[:-1]``.
+    """
+    diff = x - mean
+    precision = np.exp(-logvar)
+    logvar_sum = np.sum(np.broadcast_to(logvar, diff.shape), axis=-1)
+    logp = -0.5 * (np.sum(diff * diff * precision, axis=-1) + logvar_sum + diff.shape[-1] * LOG_2PI)
+    return logp, (diff, precision)
+
+
+def gaussian_log_density_backward(dlogp, cache):
+    """dlogp : (...,) upstream gradient -> (dmean, dlogvar), each (..., D):
+
+        dmean   = dlogp * (x - mean) * exp(-logvar)
+        dlogvar = dlogp * ((x - mean)^2 * exp(-logvar) - 1) / 2
+    """
+    diff, precision = cache
+    dmean = dlogp[..., None] * diff * precision
+    dlogvar = 0.5 * (dmean * diff - dlogp[..., None])
+    return dmean, dlogvar
+
+
+def gaussian_log_density(x, mean, logvar):
+    """log N(x; mean, diag(exp(logvar))) over the last axis (forward only)."""
+    return gaussian_log_density_forward(x, mean, logvar)[0]
+
+
+def standard_normal_log_density(z):
+    """log N(z; 0, I) = -1/2 * sum_d (z_d^2 + log(2 pi)), over the last axis."""
+    return -0.5 * (np.sum(z * z, axis=-1) + z.shape[-1] * LOG_2PI)
+
+
+# ------------------------------------------------------ reparameterization --
+
+def reparameterize_forward(mu, logvar, eps):
+    """z = mu + exp(logvar / 2) * eps,  eps ~ N(0, I).
+
+    mu, logvar, eps : (N, L)  ->  z : (N, L).  z then has mean mu and
+    variance exp(logvar) (a standard deviation of exp(logvar / 2)).
+    """
+    std = np.exp(0.5 * logvar)
+    z = std * eps
+    z += mu
+    return z, (std, eps)
+
+
+def reparameterize_backward(dz, cache):
+    """Backward of z = mu + exp(logvar / 2) * eps (eps held fixed):
+
+        dmu     = dz
+        dlogvar = dz * eps * exp(logvar / 2) / 2 = dz * eps * std / 2
+    """
+    std, eps = cache
+    dlogvar = dz * eps
+    dlogvar *= std
+    dlogvar *= 0.5
+    return dz, dlogvar
+
+
+# --------------------------------------------------------------------- KL --
+
+def kl_standard_normal_forward(mu, logvar):
+    """KL( N(mu, diag(exp(logvar))) || N(0, I) ) per example, in closed form:
+
+        KL = 1/2 * sum_l [ exp(logvar_l) + mu_l^2 - 1 - logvar_l ]    (N,)
+    """
+    var = np.exp(logvar)
+    kl = 0.5 * np.sum(var + mu * mu - 1 - logvar, axis=1)
+    return kl, (mu, var)
+
+
+def kl_standard_normal_backward(dkl, cache):
+    """dkl : (N,) upstream gradient per example ->
+
+        dmu     = dkl * mu
+        dlogvar = dkl * (exp(logvar) - 1) / 2
+    """
+    mu, var = cache
+    dkl = dkl[:, None]
+    return dkl * mu, dkl * 0.5 * (var - 1)
+
+
+def kl_diag_gaussians_forward(mu_q, logvar_q, mu_p, logvar_p):
+    """KL( N(mu_q, diag(exp(logvar_q))) || N(mu_p, diag(exp(logvar_p))) ):
+
+        KL = 1/2 * sum_l [ logvar_p - logvar_q
+                           + (exp(logvar_q) + (mu_q - mu_p)^2) / exp(logvar_p) - 1 ]
+
+    All inputs (N, L) (or broadcastable); returns (N,).
+    """
+    diff = mu_q - mu_p
+    inv_var_p = np.exp(-logvar_p)
+    ratio = (np.exp(logvar_q) + diff * diff) * inv_var_p
+    kl = 0.5 * np.sum(logvar_p - logvar_q + ratio - 1, axis=-1)
+    return kl, (diff, inv_var_p, ratio, logvar_q, logvar_p)
+
+
+def kl_diag_gaussians_backward(dkl, cache):
+    """dkl : (N,) ->  (dmu_q, dlogvar_q, dmu_p, dlogvar_p), each (N, L):
+
+        dmu_q     =  dkl * (mu_q - mu_p) / var_p
+        dmu_p     = -dmu_q
+        dlogvar_q =  dkl * (var_q / var_p - 1) / 2
+        dlogvar_p =  dkl * (1 - (var_q + (mu_q - mu_p)^2) / var_p) / 2
+    """
+    diff, inv_var_p, ratio, logvar_q, logvar_p = cache
+    dkl = dkl[..., None]
+    dmu_q = dkl * diff * inv_var_p
+    dlogvar_q = dkl * 0.5 * (np.exp(logvar_q - logvar_p) - 1)
+    dlogvar_p = dkl * 0.5 * (1 - ratio)
+    return dmu_q, dlogvar_q, -dmu_q, dlogvar_p
+
+
+def kl_full_gaussians(mu_q, cov_q, mu_p, cov_p):
+    """KL( N(mu_q, cov_q) || N(mu_p, cov_p) ) for full covariances:
+
+        KL = 1/2 * [ tr(cov_p^-1 cov_q) + (mu_p - mu_q)^T cov_p^-1 (mu_p - mu_q)
+                     - L + log det cov_p - log det cov_q ]
+
+    mu : (..., L), cov : (..., L, L) symmetric positive definite; returns (...).
+    Uses Cholesky factors, so a non-positive-definite covariance raises
+    ``numpy.linalg.LinAlgError``.
+    """
+    chol_p = np.linalg.cholesky(cov_p)
+    chol_q = np.linalg.cholesky(cov_q)
+    # With cov_p = P P^T:  tr(cov_p^-1 cov_q) = ||P^-1 Q||_F^2 where cov_q = Q Q^T,
+    # and the Mahalanobis term is ||P^-1 (mu_p - mu_q)||^2.
+    a = np.linalg.solve(chol_p, chol_q)
+    b = np.linalg.solve(chol_p, (mu_p - mu_q)[..., None])[..., 0]
+    logdet_p = 2 * np.sum(np.log(np.diagonal(chol_p, axis1=-2, axis2=-1)), axis=-1)
+    logdet_q = 2 * np.sum(np.log(np.diagonal(chol_q, axis1=-2, axis2=-1)), axis=-1)
+    trace = np.sum(a * a, axis=(-2, -1))
+    mahalanobis = np.sum(b * b, axis=-1)
+    return 0.5 * (trace + mahalanobis - mu_q.shape[-1] + logdet_p - logdet_q)

@@ -1,0 +1,110 @@
+"""Decoders p(x|z): the log-likelihood of the data given the decoder output.
+
+The decoder MLP maps z to an unconstrained output ``out`` (N, K); a
+likelihood turns it into a distribution over x (N, D) and gives
+
+    log_prob_forward(x, out)     -> logp (N,), cache      log p(x|z) per example
+    log_prob_backward(dlogp, cache) -> dout (N, K)         dL/dout
+    mean(out)                    -> E[x|z] (N, D)
+
+Every log-density is exact (normalised), so -ELBO is a real bound on -log p(x).
+"""
+
+import numpy as np
+
+from numpyvae.gaussian import gaussian_log_density_backward, gaussian_log_density_forward
+from numpyvae.layers import sigmoid
+
+
+class BernoulliLikelihood:
+    """x_d ~ Bernoulli(sigmoid(l_d)) with logits ``out = l`` (K = D):
+
+        log p(x|l) = sum_d [ x_d * l_d - softplus(l_d) ]
+                   = sum_d [ x_d * l_d - max(l_d, 0) - log1p(exp(-|l_d|)) ]
+
+    (never ``log(sigmoid(l))``, which is -inf once sigmoid underflows).
+    For grey-level x in [0, 1] this is the binary cross-entropy used by the
+    PyTorch VAE example.
+    """
+
+    name = "bernoulli"
+
+    def n_outputs(self, data_dim):
+        return data_dim
+
+    def check_data(self, x):
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not (0.0 <= lo and hi <= 1.0):
+            raise ValueError(
+                f"Bernoulli likelihood needs data in [0, 1], got values in [{lo}, {hi}] "
+                "(scale pixels to [0, 1], or use likelihood='gaussian')")
+
+    def log_prob_forward(self, x, logits):
+        """x, logits : (..., D) -> logp : (...,)."""
+        e = np.exp(-np.abs(logits))
+        logp = np.sum(x * logits - np.maximum(logits, 0) - np.log1p(e), axis=-1)
+        return logp, (x, logits)
+
+    def log_prob_backward(self, dlogp, cache):
+        """dlogits = dlogp * (x - sigmoid(logits))      (N, D)."""
+        x, logits = cache
+        return dlogp[:, None] * (x - sigmoid(logits))
+
+    def mean(self, logits):
+        """E[x|z] = sigmoid(logits), the pixel probabilities."""
+        return sigmoid(logits)
+
+
+class GaussianLikelihood:
+    """x ~ N(mean, diag(var)).
+
+    ``obs_var`` a float: fixed variance, ``out = mean`` (K = D); with
+    obs_var = 1 this is the "MSE" decoder, -log p = ||x - mean||^2 / 2 + D/2 log(2 pi).
+    ``obs_var = "learned"``: ``out = [mean, logvar]`` (K = 2D), a learned
+    per-pixel variance.  log p is gaussian.gaussian_log_density_forward.
+    """
+
+    name = "gaussian"
+
+    def __init__(self, obs_var=1.0, dtype=np.float64):
+        self.learned = obs_var == "learned"
+        if not self.learned:
+            if isinstance(obs_var, str) or not np.isfinite(obs_var) or obs_var <= 0:
+                raise ValueError(f"obs_var must be a positive float or 'learned', got {obs_var!r}")
+            self.fixed_logvar = np.asarray(np.log(obs_var), dtype=dtype)
+        self.obs_var = obs_var
+
+    def n_outputs(self, data_dim):
+        return 2 * data_dim if self.learned else data_dim
+
+    def check_data(self, x):
+        """Any finite x is valid (finiteness is checked by the model)."""
+
+    def _split(self, out):
+        if self.learned:
+            half = out.shape[-1] // 2
+            return out[..., :half], out[..., half:]
+        return out, self.fixed_logvar
+
+    def log_prob_forward(self, x, out):
+        """x : (..., D), out : (..., K) -> logp : (...,)."""
+        mean, logvar = self._split(out)
+        return gaussian_log_density_forward(x, mean, logvar)
+
+    def log_prob_backward(self, dlogp, cache):
+        """dout = dmean (fixed variance) or [dmean, dlogvar] (learned), see
+        gaussian.gaussian_log_density_backward."""
+        dmean, dlogvar = gaussian_log_density_backward(dlogp, cache)
+        return np.concatenate([dmean, dlogvar], axis=-1) if self.learned else dmean
+
+    def mean(self, out):
+        return self._split(out)[0]
+
+
+def make_likelihood(name, obs_var=1.0, dtype=np.float64):
+    """'bernoulli' or 'gaussian' (with ``obs_var`` a float or 'learned')."""
+    if name == "bernoulli":
+        return BernoulliLikelihood()
+    if name == "gaussian":
+        return GaussianLikelihood(obs_var, dtype)
+    raise ValueError(f"unknown likelihood {name!r}; choose 'bernoulli' or 'gaussian'")

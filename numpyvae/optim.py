@@ -1,0 +1,183 @@
+"""First-order optimizers: SGD with momentum, Adagrad, Adam.
+
+All share one signature (as in CS231n's optim.py):
+
+    opt = Adam(model.params, lr=1e-3, weight_decay=0.0)
+    opt.step(grads)          # updates the parameter arrays in place
+
+``grads`` has the keys and shapes of ``params``.  With optional L2 weight
+decay the gradient used is ``g + weight_decay * p`` (the gradient of
+``loss + weight_decay/2 * ||p||^2``).  The optimizer's state (moments, step
+count) is explicit data: ``state_dict()`` / ``load_state_dict()``.
+
+Speed: when ``params`` and ``grads`` are FlatParams of the same layout (a
+model's ``params`` and the ``grads`` from ``loss_and_grads``), each update
+runs once over the single contiguous buffer, with in-place operations into
+a preallocated scratch buffer; otherwise it runs once per tensor.
+"""
+
+import math
+
+import numpy as np
+
+from numpyvae.params import FlatParams
+
+
+def _zeros_like(params):
+    if isinstance(params, FlatParams):
+        return params.zeros_like()
+    return {name: np.zeros_like(p) for name, p in params.items()}
+
+
+class Optimizer:
+    """Base class: bookkeeping shared by all optimizers; subclasses define
+    ``state_names`` and ``_update(p, g, tmp, *state)`` for one array."""
+
+    state_names = ()
+
+    def __init__(self, params, lr, weight_decay=0.0):
+        if not lr > 0:
+            raise ValueError(f"learning rate must be positive, got {lr}")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.params, self.lr, self.weight_decay = params, lr, weight_decay
+        self.t = 0
+        self.state = {name: _zeros_like(params) for name in self.state_names}
+        self._tmp = _zeros_like(params)
+        self._decayed = _zeros_like(params) if weight_decay else None
+
+    def _arrays(self, grads):
+        """Yield (p, g, tmp, *state) for each array to update: the whole flat
+        buffer at once when the layouts allow it, else tensor by tensor."""
+        if set(grads) != set(self.params):
+            raise ValueError(f"grads must have the keys of params; missing "
+                             f"{sorted(set(self.params) - set(grads))}, "
+                             f"extra {sorted(set(grads) - set(self.params))}")
+        if isinstance(self.params, FlatParams) and self.params.same_layout(grads):
+            names = ["(all parameters)"]
+            def arrays(d):
+                return [d.flat]
+        else:
+            names = list(self.params)
+            def arrays(d):
+                return [d[name] for name in self.params]
+        states = zip(*(arrays(self.state[s]) for s in self.state_names))
+        decayed = arrays(self._decayed) if self.weight_decay else arrays(grads)
+        for name, p, g, tmp, decay_buf, state in zip(names, arrays(self.params),
+                                                     arrays(grads), arrays(self._tmp), decayed, states):
+            if g.shape != p.shape:
+                raise ValueError(f"gradient {name!r} has shape {g.shape}, parameter {p.shape}")
+            if self.weight_decay:
+                g_decayed = np.multiply(p, self.weight_decay, out=decay_buf)
+                g_decayed += g
+                g = g_decayed
+            yield (p, g, tmp, *state)
+
+    def step(self, grads):
+        """Apply one update to every parameter, in place."""
+        self.t += 1
+        for arrays in self._arrays(grads):
+            self._update(*arrays)
+
+    def state_dict(self):
+        """Step count and state arrays (copies), by name: e.g. 'm/encoder.0.W'."""
+        out = {"t": np.array(self.t)}
+        for s in self.state_names:
+            out.update({f"{s}/{k}": v.copy() for k, v in self.state[s].items()})
+        return out
+
+    def load_state_dict(self, state):
+        """Restore what ``state_dict`` returned (values are copied in)."""
+        self.t = int(state["t"])
+        for s in self.state_names:
+            for k, v in self.state[s].items():
+                key = f"{s}/{k}"
+                if key not in state or state[key].shape != v.shape:
+                    raise ValueError(f"optimizer state {key!r} missing or of the wrong shape")
+                v[...] = state[key]
+
+
+class SGD(Optimizer):
+    """SGD with (heavy-ball) momentum:
+
+        v <- momentum * v - lr * g
+        p <- p + v
+    """
+
+    state_names = ("velocity",)
+
+    def __init__(self, params, lr=1e-2, momentum=0.9, weight_decay=0.0):
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        super().__init__(params, lr, weight_decay)
+        self.momentum = momentum
+
+    def _update(self, p, g, tmp, velocity):
+        velocity *= self.momentum
+        np.multiply(g, self.lr, out=tmp)
+        velocity -= tmp
+        p += velocity
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al. 2011), the optimizer of Kingma & Welling (2014):
+
+        G <- G + g^2
+        p <- p - lr * g / (sqrt(G) + eps)
+    """
+
+    state_names = ("sum_sq",)
+
+    def __init__(self, params, lr=1e-2, eps=1e-8, weight_decay=0.0):
+        super().__init__(params, lr, weight_decay)
+        self.eps = eps
+
+    def _update(self, p, g, tmp, sum_sq):
+        np.multiply(g, g, out=tmp)
+        sum_sq += tmp
+        np.sqrt(sum_sq, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        tmp *= self.lr
+        p -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction, at step t:
+
+        m <- b1 * m + (1 - b1) * g
+        v <- b2 * v + (1 - b2) * g^2
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t),  v_hat = v / (1 - b2^t)
+
+    The last line is computed as the equal
+    ``p <- p - lr_t * m / (sqrt(v) + eps_t)`` with
+    ``lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)`` and ``eps_t = eps * sqrt(1 - b2^t)``,
+    which saves two passes over the parameters.
+    """
+
+    state_names = ("m", "v")
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        b1, b2 = betas
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"betas must be in [0, 1), got {betas}")
+        super().__init__(params, lr, weight_decay)
+        self.b1, self.b2, self.eps = b1, b2, eps
+
+    def _update(self, p, g, tmp, m, v):
+        # m += (1 - b1) * (g - m)  is  m = b1*m + (1-b1)*g, in place
+        np.subtract(g, m, out=tmp)
+        tmp *= 1 - self.b1
+        m += tmp
+        # v += (1 - b2) * (g^2 - v)
+        np.multiply(g, g, out=tmp)
+        tmp -= v
+        tmp *= 1 - self.b2
+        v += tmp
+        correction2 = math.sqrt(1 - self.b2 ** self.t)
+        lr_t = self.lr * correction2 / (1 - self.b1 ** self.t)
+        np.sqrt(v, out=tmp)
+        tmp += self.eps * correction2
+        np.divide(m, tmp, out=tmp)
+        tmp *= lr_t
+        p -= tmp
