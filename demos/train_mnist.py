@@ -1,0 +1,144 @@
+"""Train a VAE on MNIST on the CPU, then evaluate and plot it.
+
+    python demos/train_mnist.py --data-dir DIR               # the PyTorch VAE example's setup
+    python demos/train_mnist.py --latent-dim 2 --out runs/z2 # + manifold.png (K&W Figure 4)
+    python demos/train_mnist.py --binarize dynamic --optimizer adagrad --lr 0.01 --hidden 500
+    python demos/train_mnist.py --resume --epochs 20         # continue runs/mnist to 20 epochs
+
+Defaults reproduce the PyTorch VAE example: 784-400-20 ReLU, Bernoulli
+decoder on grey levels, Adam lr 1e-3, batch 128, 10 epochs, float32, seed 0.
+Writes to --out: metrics.json, checkpoint.npz (every epoch), and
+reconstructions.png, samples.png, loss_curves.png, latent_scatter.png
+(+ manifold.png when --latent-dim 2).  Everything happens in
+numpyvae.train.fit; this script only turns flags into a RunConfig.
+
+Exit status: 0 done, 1 training diverged, 2 bad flags or no data, 130 Ctrl-C.
+"""
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+try:
+    import numpyvae  # noqa: F401  (installed, or run from the source tree below)
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from numpyvae.binarize import BINARIZE_MODES
+from numpyvae.layers import ACTIVATIONS
+from numpyvae.mnist import MNISTDownloadError, load_mnist
+from numpyvae.train import OPTIMIZERS, RunConfig, RunError, TrainingDiverged, fit
+
+DEFAULTS = RunConfig()
+
+
+def hidden_sizes(text):
+    """'400' -> (400,); '200,200' -> (200, 200).  (RunConfig checks the values.)"""
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 400 or 200,200, got {text!r}")
+
+
+def obs_var(text):
+    """A number, or 'learned'.  (The model checks that a number is positive.)"""
+    if text == "learned":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'learned', got {text!r}")
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    model = p.add_argument_group("model")
+    model.add_argument("--hidden", type=hidden_sizes, default=",".join(map(str, DEFAULTS.hidden)),
+                       help="hidden layer sizes of the encoder, e.g. 400 or 200,200; the "
+                            "decoder mirrors them (default: %(default)s)")
+    model.add_argument("--latent-dim", type=int, default=DEFAULTS.latent_dim, metavar="L",
+                       help="dimension of z (default: %(default)s)")
+    model.add_argument("--activation", choices=sorted(ACTIVATIONS), default=DEFAULTS.activation,
+                       help="hidden-layer activation (default: %(default)s)")
+    model.add_argument("--likelihood", choices=("bernoulli", "gaussian"),
+                       default=DEFAULTS.likelihood,
+                       help="the decoder p(x|z) (default: %(default)s)")
+    model.add_argument("--obs-var", type=obs_var, default=DEFAULTS.obs_var, metavar="VAR",
+                       help="variance of the gaussian decoder: a number or 'learned' "
+                            "(default: %(default)s)")
+    model.add_argument("--dtype", choices=("float32", "float64"), default=DEFAULTS.dtype,
+                       help="(default: %(default)s)")
+    train = p.add_argument_group("training")
+    train.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
+                       help="(default: %(default)s)")
+    train.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
+                       help="(default: %(default)s)")
+    train.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default=DEFAULTS.optimizer,
+                       help="(default: %(default)s)")
+    train.add_argument("--lr", type=float, default=DEFAULTS.lr,
+                       help="learning rate (default: %(default)s)")
+    train.add_argument("--beta", type=float, default=DEFAULTS.beta,
+                       help="weight of the KL term (default: %(default)s)")
+    train.add_argument("--kl-warmup", type=float, default=DEFAULTS.kl_warmup, metavar="N",
+                       help="raise the KL weight linearly from 0 to --beta over the first N "
+                            "epochs (default: %(default)s)")
+    train.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                       help="seeds the weights, the shuffling and all training noise "
+                            "(default: %(default)s)")
+    data = p.add_argument_group("data")
+    data.add_argument("--data-dir", default=DEFAULTS.data_dir, metavar="DIR",
+                      help="directory holding the four MNIST IDX files (default: the download "
+                           "cache, see numpyvae.mnist)")
+    data.add_argument("--binarize", choices=BINARIZE_MODES, default=DEFAULTS.binarize,
+                      help="none: grey levels x/255; dynamic: a fresh Bernoulli(x/255) draw per "
+                           "batch; threshold: x/255 > 0.5 (default: %(default)s)")
+    data.add_argument("--limit", type=int, default=DEFAULTS.limit, metavar="N",
+                      help="train on the first N training examples only (default: all)")
+    run = p.add_argument_group("run")
+    run.add_argument("--out", default=DEFAULTS.out, metavar="DIR",
+                     help="directory for the run's files (default: %(default)s)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run in --out from its checkpoint (--epochs may grow)")
+    run.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    run.add_argument("--eval-k", type=int, default=DEFAULTS.eval_k, metavar="K",
+                     help="importance samples for the final test log p(x); the literature "
+                          "uses 5000, 0 skips it (default: %(default)s)")
+    return p
+
+
+def main(argv=None):
+    args = vars(parser().parse_args(argv))
+    resume, overwrite = args.pop("resume"), args.pop("overwrite")
+    try:
+        config = RunConfig(**args)
+        data = load_data(config.data_dir)
+        fit(config, data, resume=resume, overwrite=overwrite)
+    except RunError as e:  # bad settings, no data, or an --out that does not fit
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {args['out']} keeps the checkpoint of the last finished epoch; "
+              "continue with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def load_data(data_dir):
+    """load_mnist(data_dir), its warnings printed as one line each, its failures as RunError."""
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            data = load_mnist(data_dir)
+    except (OSError, MNISTDownloadError, ValueError) as e:  # ValueError: mnist's IDXError
+        raise RunError(f"no MNIST data: {e}") from None
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return data
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Checkpoints: everything needed to continue a training run exactly, in one .npz.
+
+    entry            content
+    config           JSON of model.config()            } a model file: Autoencoder.load
+    param/<name>     the model's parameters            } reads a checkpoint too
+    optim/<key>      optimizer.state_dict(): 't', 'm/<name>', 'v/<name>', ...
+    rng_state        JSON of rng.bit_generator.state (the training Generator)
+    epoch            int, the number of completed epochs
+    metrics          JSON, the run's metrics so far (its config included)
+
+Model, optimizer state and Generator state at the end of an epoch are the
+whole state of training (see train.py), so a run resumed from a
+checkpoint continues bit for bit as if it had never stopped.
+
+Files are written atomically (a temporary file, then os.replace), so a
+crash or Ctrl-C while saving leaves the previous checkpoint intact.
+"""
+
+import json
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from numpyvae.autoencoder import model_from_arrays, save_npz_atomic
+
+OPTIM_PREFIX = "optim/"
+
+
+@dataclass
+class Checkpoint:
+    """What ``load_checkpoint`` returns.
+
+    model : VAE (or Autoencoder) with the saved parameters
+    optimizer_state : dict for ``optimizer.load_state_dict``
+    rng_state : dict for ``rng.bit_generator.state``
+    epoch : int, completed epochs
+    metrics : dict, the metrics saved with it
+    """
+
+    model: object
+    optimizer_state: dict
+    rng_state: dict
+    epoch: int
+    metrics: dict
+
+
+def save_checkpoint(path, model, optimizer, rng, epoch, metrics):
+    """Write model, optimizer state, ``rng``'s state, ``epoch`` and ``metrics`` to ``path``."""
+    arrays = {"config": json.dumps(model.config()),
+              **{f"param/{k}": v for k, v in model.params.items()},
+              **{OPTIM_PREFIX + k: v for k, v in optimizer.state_dict().items()},
+              "rng_state": json.dumps(rng.bit_generator.state),
+              "epoch": np.array(int(epoch)),
+              "metrics": json.dumps(metrics)}
+    save_npz_atomic(path, arrays)
+
+
+def load_checkpoint(path):
+    """Read a file written by ``save_checkpoint``; a ValueError names what is wrong."""
+    with np.load(path, allow_pickle=False) as f:
+        arrays = dict(f)
+    for key in ("rng_state", "epoch", "metrics"):
+        if key not in arrays:
+            raise ValueError(f"{path}: not a training checkpoint (no {key!r} entry)")
+    return Checkpoint(
+        model=model_from_arrays(arrays, source=str(path)),
+        optimizer_state={k[len(OPTIM_PREFIX):]: v for k, v in arrays.items()
+                         if k.startswith(OPTIM_PREFIX)},
+        rng_state=json.loads(str(arrays["rng_state"])),
+        epoch=int(arrays["epoch"]),
+        metrics=json.loads(str(arrays["metrics"])))
+
+
+# a JSON list of numbers as json.dumps(indent=...) spreads it, one number a line
+_NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][-+.0-9eE]*(?:,\s*-?[0-9][-+.0-9eE]*)*)\s*\]")
+
+
+def to_json(obj):
+    """json.dumps indented for reading, but with lists of numbers kept on one line."""
+    return _NUMBER_LIST.sub(lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]",
+                            json.dumps(obj, indent=1))
+
+
+def write_json_atomic(path, obj):
+    """Write ``to_json(obj)`` to ``path`` via a temporary file and os.replace."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(to_json(obj) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

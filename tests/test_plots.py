@@ -1,0 +1,90 @@
+"""Every plot writes a PNG for tiny inputs, with 2-d and higher-dimensional latents."""
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from numpyvae import VAE
+from numpyvae.plots import (image_grid, latent_projection, manifold_grid, plot_latent_scatter,
+                            plot_loss_curves, plot_manifold, plot_reconstructions, plot_run,
+                            plot_samples)
+
+SHAPE = (4, 5)  # small, not square: catches a swapped height and width
+
+
+def is_png(path):
+    data = path.read_bytes()
+    return len(data) > 1000 and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def images(n, seed=0):
+    return np.random.default_rng(seed).random((n, SHAPE[0] * SHAPE[1]))
+
+
+def test_image_grid_tiles_row_by_row():
+    tiles = np.arange(3)[:, None] * np.ones((3, 20)) / 2  # images of 0, 0.5, 1
+    grid = image_grid(tiles, SHAPE, ncols=2, pad=1, background=0.25)
+    assert grid.shape == (2 * 4 + 1, 2 * 5 + 1)
+    assert grid[0, 0] == 0 and grid[0, 6] == 0.5 and grid[5, 0] == 1
+    assert grid[4, 0] == 0.25 and grid[5, 6] == 0.25  # padding, and the empty last tile
+
+
+def test_reconstructions_samples_and_loss_curves(tmp_path):
+    assert is_png(plot_reconstructions(tmp_path / "r.png", images(6), images(6, 1), SHAPE, 3))
+    assert is_png(plot_samples(tmp_path / "s.png", images(5), SHAPE, ncols=4))
+    assert is_png(plot_loss_curves(tmp_path / "one.png", [300.0], [250.0]))
+    assert is_png(plot_loss_curves(tmp_path / "l.png", [300.0, 200.0], [250.0, 190.0],
+                                   test_recon=[230.0, 170.0], test_kl=[20.0, 20.0],
+                                   batch_losses=[[500.0, 300.0, 250.0], [220.0, 190.0, 185.0]]))
+
+
+@pytest.mark.parametrize("latent_dim", [1, 2, 5])
+def test_latent_scatter(tmp_path, latent_dim):
+    means = np.random.default_rng(0).standard_normal((50, latent_dim))
+    labels = np.arange(50) % 10
+    assert is_png(plot_latent_scatter(tmp_path / "z.png", means, labels))
+
+
+def test_latent_projection_is_the_identity_in_2d_and_pca_above():
+    rng = np.random.default_rng(0)
+    means = rng.standard_normal((200, 2))
+    points, labels, how = latent_projection(means)
+    assert np.array_equal(points, means) and labels == ("z1", "z2")
+    wide = np.column_stack([10 * means[:, 0], means[:, 1], 0.01 * rng.standard_normal((200, 3))])
+    points, labels, how = latent_projection(wide)
+    assert points.shape == (200, 2) and "PCA" in how and labels[0].startswith("PC 1")
+    # the first component is the stretched direction, up to sign
+    corr = np.corrcoef(points[:, 0], wide[:, 0])[0, 1]
+    assert abs(corr) > 0.99
+
+
+def test_manifold(tmp_path):
+    z = manifold_grid(5)
+    assert np.allclose(z, norm.ppf([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6])) and z[2] == 0
+    calls = []
+
+    def decode(grid):
+        calls.append(grid)
+        return np.full((grid.shape[0], 20), 0.5, dtype=grid.dtype)
+
+    assert is_png(plot_manifold(tmp_path / "m.png", decode, SHAPE, n=5))
+    (grid,) = calls
+    assert grid.shape == (25, 2) and grid.dtype == np.float32
+    z32 = z.astype(np.float32)
+    assert grid[0, 0] == z32[0] and grid[0, 1] == z32[-1]  # top left: smallest z1, largest z2
+    assert grid[1, 0] == z32[1] and grid[5, 1] == z32[-2]  # row-major: z1 varies fastest
+
+
+@pytest.mark.parametrize("latent_dim", [2, 3])
+def test_plot_run(tmp_path, latent_dim):
+    model = VAE(20, (8,), latent_dim)
+    x = images(30).astype(np.float32)
+    epochs = [{"train_loss": 20.0 - e, "test_loss": 19.0 - e, "test_recon": 15.0 - e,
+               "test_kl": 4.0, "train_batch_losses": [25.0 - e, 19.0 - e]} for e in range(3)]
+    paths = plot_run(tmp_path, model, x, np.arange(30) % 10, epochs, SHAPE,
+                     np.random.default_rng(0), n_images=12)
+    names = {p.name for p in paths}
+    assert {"reconstructions.png", "samples.png", "loss_curves.png",
+            "latent_scatter.png"} <= names
+    assert ("manifold.png" in names) == (latent_dim == 2)
+    assert all(is_png(p) for p in paths)

@@ -1,0 +1,381 @@
+"""The training loop, a whole run, resume, divergence, progress output and the demo.
+
+A smoke run of demos/train_mnist.py trains on 2000 real MNIST images; the
+rest uses a tiny synthetic data set (8x8 images) so that it takes seconds.
+"""
+
+import importlib.util
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from numpyvae import VAE, Adam, Autoencoder
+from numpyvae.checkpoint import load_checkpoint, to_json
+from numpyvae.mnist import MNIST
+from numpyvae.progress import Progress, format_seconds
+from numpyvae.train import (CHECKPOINT, METRICS, RunConfig, RunError, TrainingDiverged, fit,
+                            kl_weight, train_epoch)
+
+DEMO = Path(__file__).resolve().parents[1] / "demos" / "train_mnist.py"
+PNGS = ("reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png")
+
+
+def load_demo():
+    spec = importlib.util.spec_from_file_location("train_mnist_demo", DEMO)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def synthetic(n_train=300, n_test=100, seed=0):
+    """An MNIST-like data set of 8x8 uint8 images: class c is a bright row c % 8, plus noise."""
+    rng = np.random.default_rng(seed)
+
+    def images(n):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 8, 8))
+        x[np.arange(n), y % 8, :] += 190
+        return x.reshape(n, 64).astype(np.uint8), y
+
+    (x_train, y_train), (x_test, y_test) = images(n_train), images(n_test)
+    return MNIST(x_train, y_train, x_test, y_test, (8, 8))
+
+
+def tiny_config(tmp_path, **changes):
+    settings = dict(epochs=3, batch_size=64, hidden=(16,), latent_dim=3, eval_k=5,
+                    binarize="dynamic", kl_warmup=1.5, out=str(tmp_path / "run"))
+    return RunConfig(**{**settings, **changes})
+
+
+def quiet_fit(config, data, **kwargs):
+    return fit(config, data, plots=False, stream=io.StringIO(), **kwargs)
+
+
+# ------------------------------------------------------------ the demo --
+
+def test_demo_smoke_run_on_real_mnist(mnist_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = load_demo().main(["--data-dir", str(mnist_dir), "--out", str(out), "--limit", "2000",
+                             "--epochs", "1", "--eval-k", "10"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "\r" not in captured.out  # not a terminal: plain lines only
+    assert "epoch 1/1" in captured.out and "active units" in captured.out
+
+    metrics = json.loads((out / METRICS).read_text())
+    assert set(metrics) >= {"config", "epochs", "final"}
+    assert metrics["config"]["limit"] == 2000 and metrics["config"]["hidden"] == [400]
+    (epoch,) = metrics["epochs"]
+    for key in ("epoch", "train_loss", "test_loss", "test_recon", "test_kl", "seconds",
+                "train_recon", "train_kl", "examples_per_sec"):
+        assert key in epoch
+    assert epoch["epoch"] == 1
+    assert 100 < epoch["test_loss"] < 400 and 100 < epoch["train_loss"] < 600
+    assert math.isclose(epoch["test_loss"], epoch["test_recon"] + epoch["test_kl"])
+    assert epoch["test_kl"] > 0 and epoch["seconds"] > 0
+    # 16 batches of 128 (the last one 80): the loss must fall a lot
+    batches = epoch["train_batch_losses"]
+    assert len(batches) == 16
+    assert np.mean(batches[-3:]) < 0.7 * np.mean(batches[:3])
+
+    final = metrics["final"]
+    for key in ("test_loss", "test_nll", "eval_k", "active_units", "eval_seconds"):
+        assert key in final
+    assert final["eval_k"] == 10
+    assert final["test_loss"] == epoch["test_loss"]  # same parameters, same evaluation noise
+    # the importance-weighted bound is tighter than the ELBO (in expectation)
+    assert 0 < final["test_nll"] <= final["test_loss"] + 0.5
+    assert 1 <= final["active_units"] <= 20
+
+    for name in PNGS:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "manifold.png").exists()  # latent_dim 20
+    saved = load_checkpoint(out / CHECKPOINT)
+    assert saved.epoch == 1 and saved.metrics["epochs"][0]["test_loss"] == epoch["test_loss"]
+    assert Autoencoder.load(out / CHECKPOINT).params.same_layout(saved.model.params)
+    assert int(saved.optimizer_state["t"]) == 16
+
+
+def test_demo_without_data_exits_2_with_a_clear_message(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = load_demo().main(["--data-dir", str(empty), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "error: no MNIST data" in err and "train-images-idx3-ubyte.gz" in err
+    assert "Traceback" not in err
+
+
+def test_demo_rejects_bad_flags(tmp_path, capsys):
+    demo = load_demo()
+    with pytest.raises(SystemExit) as e:
+        demo.main(["--hidden", "400,x"])
+    assert e.value.code == 2
+    assert demo.main(["--batch-size", "0", "--out", str(tmp_path)]) == 2
+    assert "--batch-size must be positive" in capsys.readouterr().err
+
+
+def test_demo_parses_model_flags():
+    args = load_demo().parser().parse_args(["--hidden", "200,200", "--obs-var", "learned",
+                                            "--likelihood", "gaussian"])
+    assert args.hidden == (200, 200) and args.obs_var == "learned"
+    assert load_demo().parser().parse_args([]).hidden == (400,)
+
+
+def test_demo_divergence_exits_nonzero_and_keeps_the_last_good_checkpoint(
+        tmp_path, monkeypatch, capsys):
+    demo = load_demo()
+    monkeypatch.setattr(demo, "load_mnist", lambda data_dir: synthetic())
+    ckpt = tmp_path / "run" / CHECKPOINT
+    real = VAE.loss_terms_and_grads
+    seen = {"calls": 0}
+
+    def nan_at_fifth_step(self, x, **kwargs):
+        # 300 examples in batches of 128: 3 steps per epoch, so the 5th is epoch 2, step 2
+        seen["calls"] += 1
+        if seen["calls"] == 4:
+            seen["checkpoint"] = ckpt.read_bytes()
+        (loss, recon, kl), grads = real(self, x, **kwargs)
+        return ((math.nan, math.nan, kl) if seen["calls"] == 5 else (loss, recon, kl)), grads
+
+    monkeypatch.setattr(VAE, "loss_terms_and_grads", nan_at_fifth_step)
+    code = demo.main(["--out", str(tmp_path / "run"), "--hidden", "16", "--latent-dim", "3",
+                      "--epochs", "3", "--eval-k", "5"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "diverged at epoch 2, step 2/3" in err and "--lr" in err
+    assert f"{ckpt} still holds epoch 1" in err
+    assert ckpt.read_bytes() == seen["checkpoint"]  # untouched
+    assert load_checkpoint(ckpt).epoch == 1
+    assert len(json.loads((tmp_path / "run" / METRICS).read_text())["epochs"]) == 1
+    assert not (tmp_path / "run" / "samples.png").exists()
+
+
+def test_demo_resume_continues_a_run(tmp_path, monkeypatch, capsys):
+    demo = load_demo()
+    monkeypatch.setattr(demo, "load_mnist", lambda data_dir: synthetic())
+    flags = ["--out", str(tmp_path / "run"), "--hidden", "16", "--latent-dim", "2",
+             "--eval-k", "5"]
+    assert demo.main(flags + ["--epochs", "1"]) == 0
+    assert demo.main(flags + ["--epochs", "2"]) == 2  # a run is there: --resume or --overwrite
+    assert "--resume" in capsys.readouterr().err
+    assert demo.main(flags + ["--epochs", "2", "--resume"]) == 0
+    assert "resuming after epoch 1" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "run" / METRICS).read_text())
+    assert [r["epoch"] for r in metrics["epochs"]] == [1, 2]
+    assert metrics["resumed_at_epochs"] == [1]
+    assert (tmp_path / "run" / "manifold.png").exists()  # latent_dim 2
+
+
+# ------------------------------------------------------------ resuming --
+
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path):
+    # dynamic binarization and a KL warm-up spanning the interruption: the
+    # data noise, eps, shuffling and beta_t must all continue exactly
+    data = synthetic()
+    whole = quiet_fit(tiny_config(tmp_path / "a"), data)
+    quiet_fit(tiny_config(tmp_path / "b", epochs=1), data)
+    resumed = quiet_fit(tiny_config(tmp_path / "b"), data, resume=True)
+
+    a = load_checkpoint(tmp_path / "a" / "run" / CHECKPOINT)
+    b = load_checkpoint(tmp_path / "b" / "run" / CHECKPOINT)
+    assert a.epoch == b.epoch == 3
+    assert np.array_equal(a.model.params.flat, b.model.params.flat)
+    assert a.optimizer_state.keys() == b.optimizer_state.keys()
+    for key in a.optimizer_state:
+        assert np.array_equal(a.optimizer_state[key], b.optimizer_state[key])
+    assert a.rng_state == b.rng_state
+    for ra, rb in zip(whole["epochs"], resumed["epochs"]):
+        assert ra["train_batch_losses"] == rb["train_batch_losses"]
+        assert ra["test_loss"] == rb["test_loss"]
+    assert whole["final"]["test_nll"] == resumed["final"]["test_nll"]
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    data = synthetic()
+    runs = [quiet_fit(tiny_config(tmp_path / name, epochs=1, seed=seed), data)
+            for name, seed in (("a", 0), ("b", 0), ("c", 1))]
+    losses = [r["epochs"][0]["train_batch_losses"] for r in runs]
+    assert losses[0] == losses[1] != losses[2]
+
+
+def test_resume_refuses_a_different_config_naming_the_flags(tmp_path):
+    data = synthetic()
+    quiet_fit(tiny_config(tmp_path, epochs=1), data)
+    with pytest.raises(RunError) as e:
+        quiet_fit(tiny_config(tmp_path, lr=0.01, hidden=(8,)), data, resume=True)
+    assert "--lr (saved 0.001, now 0.01)" in str(e.value) and "--hidden" in str(e.value)
+    assert "--epochs" not in str(e.value).split("Only")[0]
+    with pytest.raises(RunError, match="data differ"):
+        quiet_fit(tiny_config(tmp_path), synthetic(seed=1), resume=True)
+    quiet_fit(tiny_config(tmp_path, epochs=2, eval_k=3), data, resume=True)  # allowed
+    with pytest.raises(RunError, match="already trained 2 epochs"):
+        quiet_fit(tiny_config(tmp_path, epochs=1), data, resume=True)
+
+
+def test_a_finished_run_resumed_is_evaluated_again(tmp_path):
+    data = synthetic()
+    first = quiet_fit(tiny_config(tmp_path, epochs=1, eval_k=2), data)
+    again = quiet_fit(tiny_config(tmp_path, epochs=1, eval_k=4), data, resume=True)
+    assert again["epochs"] == first["epochs"]
+    assert again["final"]["eval_k"] == 4
+
+
+def test_resume_without_checkpoint_and_overwrite(tmp_path):
+    data = synthetic()
+    with pytest.raises(RunError, match="nothing to resume"):
+        quiet_fit(tiny_config(tmp_path), data, resume=True)
+    quiet_fit(tiny_config(tmp_path, epochs=1), data)
+    with pytest.raises(RunError, match="already holds a run"):
+        quiet_fit(tiny_config(tmp_path, epochs=1), data)
+    metrics = quiet_fit(tiny_config(tmp_path, epochs=1, seed=5), data, overwrite=True)
+    assert metrics["config"]["seed"] == 5
+    (tmp_path / "run" / CHECKPOINT).write_bytes(b"not a zip file")
+    with pytest.raises(RunError, match="unreadable"):
+        quiet_fit(tiny_config(tmp_path), data, resume=True)
+
+
+# ---------------------------------------------------------- the loop --
+
+def test_train_epoch_visits_every_example_once_keeping_the_partial_batch():
+    n, batch = 300, 128
+    x = np.zeros((n, 64), dtype=np.uint8)
+    x[:, 0], x[:, 1] = np.arange(n) % 256, np.arange(n) // 256  # example i encodes i
+    model = VAE(64, (8,), 2)
+    seen, sizes = [], []
+    real = model.loss_terms_and_grads
+
+    def spy(xb, **kwargs):
+        codes = np.rint(xb[:, 0] * 255) + 256 * np.rint(xb[:, 1] * 255)
+        seen.extend(codes.astype(int).tolist())
+        sizes.append(xb.shape[0])
+        return real(xb, **kwargs)
+
+    model.loss_terms_and_grads = spy
+    stats = train_epoch(model, Adam(model.params), x, np.random.default_rng(0), batch_size=batch)
+    assert sizes == [128, 128, 44] and stats["steps"] == 3
+    assert sorted(seen) == list(range(n)) and seen != list(range(n))  # all, once, shuffled
+    weights = np.array(sizes) / n
+    assert math.isclose(stats["loss"], float(np.dot(weights, stats["batch_losses"])))
+    assert math.isclose(stats["loss"], stats["recon"] + stats["kl"])
+
+
+def test_kl_weight_schedule():
+    assert kl_weight(0, 1.0, 0) == 1.0 and kl_weight(7, 0.5, 0) == 0.5  # no warm-up
+    assert [kl_weight(t, 2.0, 4) for t in range(6)] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
+
+
+def test_warmup_betas_follow_the_global_step_across_epochs(tmp_path, monkeypatch):
+    # 300 examples, batches of 64: 5 steps per epoch; warm-up over 1.5 epochs = 7.5 steps
+    betas = []
+    real = VAE.loss_terms_and_grads
+
+    def spy(self, x, **kwargs):
+        betas.append(kwargs["beta"])
+        return real(self, x, **kwargs)
+
+    monkeypatch.setattr(VAE, "loss_terms_and_grads", spy)
+    metrics = quiet_fit(tiny_config(tmp_path, beta=2.0, binarize="none"), synthetic())
+    expected = [2.0 * min(1.0, t / 7.5) for t in range(15)]
+    assert betas == pytest.approx(expected, abs=1e-12)
+    assert [r["beta"] for r in metrics["epochs"]] == pytest.approx([expected[4], expected[9], 2.0])
+
+
+def test_nonfinite_gradient_stops_training(monkeypatch):
+    data = synthetic()
+    model = VAE(64, (8,), 2)
+    real = model.loss_terms_and_grads
+
+    def inf_grads(xb, **kwargs):
+        terms, grads = real(xb, **kwargs)
+        grads["decoder.0.W"][0, 0] = np.inf
+        return terms, grads
+
+    model.loss_terms_and_grads = inf_grads
+    before = model.params.flat.copy()
+    with pytest.raises(TrainingDiverged, match=r"epoch 4, step 1/5: the gradient is not finite"):
+        train_epoch(model, Adam(model.params), data.x_train, np.random.default_rng(0),
+                    batch_size=64, epoch=4)
+    assert np.array_equal(model.params.flat, before)  # the bad step was not applied
+
+
+def test_an_absurd_learning_rate_diverges_cleanly(tmp_path):
+    with pytest.raises(TrainingDiverged, match="Lower the learning rate"):
+        quiet_fit(tiny_config(tmp_path, optimizer="sgd", lr=1e6, binarize="none"), synthetic())
+    assert not (tmp_path / "run" / CHECKPOINT).exists()
+
+
+@pytest.mark.parametrize("changes", [
+    dict(likelihood="gaussian", obs_var="learned"),
+    dict(likelihood="gaussian", obs_var=0.5, binarize="threshold"),
+    dict(optimizer="adagrad", lr=0.01, activation="tanh", hidden=(8, 8)),
+    dict(optimizer="sgd", lr=0.01, dtype="float64", beta=0.5, kl_warmup=0),
+], ids=["gaussian-learned", "gaussian-threshold", "adagrad-tanh-deep", "sgd-float64"])
+def test_other_settings_train(tmp_path, changes):
+    metrics = quiet_fit(tiny_config(tmp_path, epochs=2, **changes), synthetic())
+    assert all(math.isfinite(r["test_loss"]) for r in metrics["epochs"])
+    assert math.isfinite(metrics["final"]["test_nll"])
+    assert load_checkpoint(tmp_path / "run" / CHECKPOINT).model.config()["dtype"] == \
+        metrics["config"]["dtype"]
+
+
+def test_run_config_validates(tmp_path):
+    with pytest.raises(RunError, match="--binarize must be one of"):
+        RunConfig(binarize="sometimes")
+    with pytest.raises(RunError, match="--kl-warmup must be >= 0"):
+        RunConfig(kl_warmup=-1)
+    with pytest.raises(RunError, match="--hidden"):
+        RunConfig(hidden=(400, 0))
+    with pytest.raises(RunError, match="obs_var"):
+        quiet_fit(tiny_config(tmp_path, likelihood="gaussian", obs_var=-1.0), synthetic())
+    assert not (tmp_path / "run").exists()  # checked before anything is written
+
+
+# ------------------------------------------------------------ progress --
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_without_a_terminal_prints_plain_lines():
+    stream = io.StringIO()
+    progress = Progress(5, label="epoch 1/2", stream=stream, plain_interval=0)
+    for i in range(5):
+        progress.update(i + 1, examples=10 * (i + 1), loss=100.0 - i)
+    progress.close()
+    lines = stream.getvalue().splitlines()
+    assert "\r" not in stream.getvalue() and len(lines) == 5
+    assert lines[1].startswith("epoch 1/2  batch 2/5  loss 99.00") and "ex/s" in lines[1]
+    assert "ETA" in lines[1] and "ETA" not in lines[-1]
+
+
+def test_progress_on_a_terminal_rewrites_one_line_and_is_throttled():
+    stream = FakeTerminal()
+    progress = Progress(100, stream=stream, interval=0)
+    progress.update(1, loss=5.0)
+    progress.update(2)
+    progress.close()
+    text = stream.getvalue()
+    assert text.count("\r") == 4 and "\n" not in text  # two updates, then blank and return
+    assert text.endswith("\r")  # blanked, ready for the next line
+    slow = FakeTerminal()
+    throttled = Progress(100, stream=slow, interval=3600)
+    for i in range(100):
+        throttled.update(i + 1)
+    assert slow.getvalue() == ""
+
+
+def test_format_seconds():
+    assert [format_seconds(s) for s in (0.84, 42.2, 185, 7620)] == \
+        ["0.8 s", "42 s", "3 min 05 s", "2 h 07 min"]
+
+
+def test_metrics_json_keeps_number_lists_on_one_line():
+    obj = {"a": [1.5, -2e-05, 3], "b": {"c": [], "d": ["x"], "e": [[1, 2], [3]]}}
+    text = to_json(obj)
+    assert json.loads(text) == obj and "[1.5, -2e-05, 3]" in text
