@@ -4,7 +4,7 @@ As in CS231n's Solver, training lives apart from the model: the model only
 computes a loss and its gradients (``VAE.loss_terms_and_grads``); this
 module feeds it batches and applies the optimizer.
 
-One step, on a batch of B examples of the uint8 data set x (N, D):
+One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D):
 
     idx    = perm[s*B : (s+1)*B]              (B,)     perm = rng.permutation(N), once per epoch
     x_u8   = x[idx]                           (B, D)   uint8, np.take into a preallocated buffer
@@ -181,18 +181,65 @@ def eval_inputs(x_test, mode, dtype):
     return binarize(x_test, mode, rng=eval_generator("test_binarize"), dtype=dtype)
 
 
+# ------------------------------------------------------------- one step --
+
+class TrainingStep:
+    """One optimisation step on a batch of uint8 examples (the five lines of
+    the module docstring), with its buffers allocated once:
+
+        x_u8  (B, D) uint8          the gathered batch
+        x_in  (B, D) model dtype    the model's input
+        grads FlatParams            dL/dparams, written by the model
+
+    A smaller (last) batch uses the first rows of the same buffers.
+    """
+
+    def __init__(self, model, optimizer, batch_size, binarize_mode="none"):
+        self.model, self.optimizer, self.binarize_mode = model, optimizer, binarize_mode
+        self.x_u8 = np.empty((batch_size, model.input_dim), dtype=np.uint8)
+        self.x_in = np.empty((batch_size, model.input_dim), dtype=model.dtype)
+        self.grads = model.params.zeros_like()
+
+    def __call__(self, x, idx, rng, beta=1.0):
+        """Train on the examples ``x[idx]`` (idx: (m,) ints, m <= B); returns
+        the batch means (recon, kl) in nats.  Raises NonFinite, before the
+        optimizer step, on a non-finite loss or a gradient whose squared norm
+        is not finite (Adam's g^2 would overflow to inf)."""
+        m = idx.shape[0]
+        # mode="clip": with an out= array, the default mode="raise" copies
+        # through a temporary; the indices of a permutation never need clipping
+        np.take(x, idx, axis=0, out=self.x_u8[:m], mode="clip")
+        xb = binarize(self.x_u8[:m], self.binarize_mode, rng=rng, dtype=self.model.dtype,
+                      out=self.x_in[:m])
+        # overflow and NaN are caught below, with a better message than numpy's warnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            (_, recon, kl), grads = self.model.loss_terms_and_grads(xb, rng=rng, beta=beta,
+                                                                    out=self.grads)
+            if not math.isfinite(recon + kl):
+                raise NonFinite(f"the loss is {recon + kl} (recon {recon}, KL {kl})")
+            # one BLAS pass; inf or NaN if any gradient is, or if g^2 overflows
+            grad_sq = float(np.dot(grads.flat, grads.flat))
+        if not math.isfinite(grad_sq):
+            raise NonFinite(f"the gradient is not finite (squared norm {grad_sq})")
+        self.optimizer.step(grads)
+        return recon, kl
+
+
+class NonFinite(ArithmeticError):
+    """A step met a non-finite loss or gradient (train_epoch says where)."""
+
+
 # ------------------------------------------------------------ one epoch --
 
 def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none", beta=1.0,
                 warmup_steps=0, first_step=0, epoch=1, progress=None):
     """One pass over the uint8 data set ``x`` (N, D) in a fresh random order.
 
-    Every step is as in the module docstring; ``first_step`` is
-    the global step t of the first batch (for the KL warm-up), ``epoch``
-    only labels errors, ``progress`` (a progress.Progress) is updated after
-    every step.  Raises TrainingDiverged, before the optimizer step, on a
-    non-finite loss, or a gradient whose squared norm is not finite (Adam's
-    g^2 would overflow to inf).
+    Every step is a TrainingStep; ``first_step`` is the global step t of the
+    first batch (for the KL warm-up), ``epoch`` only labels errors,
+    ``progress`` (a progress.Progress) is updated after every step.  Raises
+    TrainingDiverged, before the optimizer step, on a non-finite loss or
+    gradient.
 
     Returns a dict of the epoch's means over examples, in nats:
     ``loss`` (-ELBO), ``recon``, ``kl``; ``batch_losses`` (list, the -ELBO
@@ -200,49 +247,31 @@ def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none
     ``seconds`` and ``examples_per_sec``.
     """
     start = time.perf_counter()
-    n, dim = x.shape
+    n = x.shape[0]
     steps = -(-n // batch_size)
-    x_u8 = np.empty((batch_size, dim), dtype=np.uint8)      # (B, D) batch buffers,
-    x_in = np.empty((batch_size, dim), dtype=model.dtype)   # sliced for the last batch
-    grads = model.params.zeros_like()
+    step = TrainingStep(model, optimizer, batch_size, binarize_mode)
     perm = rng.permutation(n)
     recon_sum = kl_sum = 0.0
     batch_losses = []
-    # overflow and NaN are caught below, with a better message than numpy's warnings
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for s in range(steps):
-            idx = perm[s * batch_size:(s + 1) * batch_size]
-            m = idx.shape[0]
-            # mode="clip": with an out= array, the default mode="raise" copies
-            # through a temporary; the indices of a permutation never need clipping
-            np.take(x, idx, axis=0, out=x_u8[:m], mode="clip")
-            xb = binarize(x_u8[:m], binarize_mode, rng=rng, dtype=model.dtype, out=x_in[:m])
-            beta_t = kl_weight(first_step + s, beta, warmup_steps)
-            (_, recon, kl), grads = model.loss_terms_and_grads(xb, rng=rng, beta=beta_t, out=grads)
-            neg_elbo = recon + kl
-            if not math.isfinite(neg_elbo):
-                raise _diverged(epoch, s, steps, f"the loss is {neg_elbo} (recon {recon}, KL {kl})")
-            # one BLAS pass; inf or NaN if any gradient is, or if g^2 overflows
-            grad_sq = float(np.dot(grads.flat, grads.flat))
-            if not math.isfinite(grad_sq):
-                raise _diverged(epoch, s, steps,
-                                f"the gradient is not finite (squared norm {grad_sq})")
-            optimizer.step(grads)
-            recon_sum += recon * m
-            kl_sum += kl * m
-            batch_losses.append(neg_elbo)
-            if progress is not None:
-                seen = s * batch_size + m
-                progress.update(s + 1, examples=seen, loss=(recon_sum + kl_sum) / seen)
+    for s in range(steps):
+        idx = perm[s * batch_size:(s + 1) * batch_size]
+        beta_t = kl_weight(first_step + s, beta, warmup_steps)
+        try:
+            recon, kl = step(x, idx, rng, beta_t)
+        except NonFinite as e:
+            raise TrainingDiverged(f"training diverged at epoch {epoch}, step {s + 1}/{steps}: {e}",
+                                   epoch, s + 1) from None
+        m = idx.shape[0]
+        recon_sum += recon * m
+        kl_sum += kl * m
+        batch_losses.append(recon + kl)
+        if progress is not None:
+            seen = s * batch_size + m
+            progress.update(s + 1, examples=seen, loss=(recon_sum + kl_sum) / seen)
     seconds = time.perf_counter() - start
     return {"loss": (recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n,
             "batch_losses": batch_losses, "beta": beta_t, "steps": steps,
             "seconds": seconds, "examples_per_sec": n / seconds}
-
-
-def _diverged(epoch, s, steps, what):
-    return TrainingDiverged(f"training diverged at epoch {epoch}, step {s + 1}/{steps}: {what}",
-                            epoch, s + 1)
 
 
 # ----------------------------------------------------------- evaluation --
