@@ -1,0 +1,183 @@
+"""How fast is numpyvae next to the matrix products it cannot avoid?
+
+    python benchmarks/bench.py --data-dir ../shared/data/mnist
+
+Prints, for the default model (784-400-20 ReLU, Bernoulli, Adam):
+
+1. step: median ms of one full training step (train.TrainingStep: batch
+   gather, conversion or binarization, forward, backward, Adam) at batch
+   100 and 128 in float32 and float64, next to the median ms of the same
+   step's matrix products alone (benchmarks/matmul_floor.py), the ratio,
+   and steps/s.  The two are timed alternately in the same process, so
+   both see the same machine.
+2. epoch: median seconds of a full epoch of the default run (469 steps of
+   train.train_epoch plus the test-set -ELBO), over --epochs epochs.
+3. eval: importance-weighted log-likelihood at k=5000 on --eval-examples
+   test images, against the matrix products of the same decoder passes;
+   scaled linearly to the 10,000 test images.
+4. run: peak RSS (max resident memory) and seconds per epoch of the
+   default `demos/train_mnist.py` run, evaluation included, in a child
+   process (skip with --skip-run).
+
+Numbers are medians; machines are noisy, so compare ratios from one run.
+Without --data-dir, random uint8 images stand in for MNIST (speed only).
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from matmul_floor import decoder_forward_products, training_step_products  # noqa: E402
+
+from numpyvae import VAE, Adam  # noqa: E402
+from numpyvae.evaluate import evaluate_elbo, importance_weighted_log_likelihood  # noqa: E402
+from numpyvae.mnist import load_mnist  # noqa: E402
+from numpyvae.train import TrainingStep, eval_inputs, train_epoch  # noqa: E402
+
+
+def median_ms(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return 1e3 * float(np.median(times))
+
+
+def alternate(fns, repeats, rounds=5):
+    """Median ms of each function, timed in interleaved rounds so that a
+    burst of load elsewhere hits all of them alike."""
+    results = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, res in zip(fns, results):
+            res.append(median_ms(fn, repeats // rounds))
+    return [float(np.median(r)) for r in results]
+
+
+def default_model(dtype):
+    return VAE(784, (400,), 20, dtype=dtype, seed=0)
+
+
+def bench_step(x_train, repeats, binarize_mode, label):
+    print(f"\n{label}. training step (binarize {binarize_mode}), median of {repeats}:")
+    print(f"   {'dtype':8s} {'batch':>5s} {'step ms':>8s} {'matmul ms':>10s} {'ratio':>6s} {'steps/s':>8s}")
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        for batch in (100, 128):
+            model = default_model(dtype)
+            step = TrainingStep(model, Adam(model.params, lr=1e-3), batch, binarize_mode)
+            perm = rng.permutation(x_train.shape[0])
+            batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]
+            counter = iter(range(10 ** 9))
+
+            def one_step():
+                step(x_train, batches[next(counter) % len(batches)], rng)
+
+            products = training_step_products(model, batch, rng)
+            for _ in range(20):  # warm up both
+                one_step()
+                products()
+            step_ms, mm_ms = alternate([one_step, products], repeats)
+            print(f"   {np.dtype(dtype).name:8s} {batch:5d} {step_ms:8.3f} {mm_ms:10.3f} "
+                  f"{step_ms / mm_ms:6.2f} {1e3 / step_ms:8.0f}")
+
+
+def bench_epoch(data, n_epochs):
+    model = default_model(np.float32)
+    opt = Adam(model.params, lr=1e-3)
+    rng = np.random.default_rng(0)
+    x_test = eval_inputs(data.x_test, "none", np.float32)
+    seconds = []
+    for _ in range(n_epochs):
+        t = time.perf_counter()
+        train_epoch(model, opt, data.x_train, rng, batch_size=128)
+        evaluate_elbo(model, x_test, np.random.default_rng(1))
+        seconds.append(time.perf_counter() - t)
+    print(f"\n2. epoch of the default run (60,000 examples, batch 128, + test -ELBO): "
+          f"median {np.median(seconds):.2f} s over {n_epochs} "
+          f"(all: {', '.join(f'{s:.2f}' for s in seconds)})")
+
+
+def bench_eval(data, n_examples, k):
+    model = default_model(np.float32)
+    x = eval_inputs(data.x_test[:n_examples], "none", np.float32)
+    rng = np.random.default_rng(0)
+    importance_weighted_log_likelihood(model, x[:2], k, rng)  # warm up
+    t = time.perf_counter()
+    importance_weighted_log_likelihood(model, x, k, rng)
+    eval_s = time.perf_counter() - t
+    # The same decoder rows (n_examples * k) in passes of the size evaluate uses.
+    width = max(*model.encoder.sizes, *model.decoder.sizes)
+    rows = (2 ** 22 // width) // k * k or k
+    products = decoder_forward_products(model, rows, rng)
+    passes = n_examples * k / rows
+    mm_s = median_ms(products, 5) / 1e3 * passes
+    scale = 10_000 / n_examples
+    print(f"\n3. importance-weighted log p(x), k={k}, {n_examples:,} test images "
+          f"({n_examples * k:,} decoder passes):")
+    print(f"   eval {eval_s:.1f} s, its matrix products {mm_s:.1f} s, ratio {eval_s / mm_s:.2f}; "
+          f"10,000 images: ~{eval_s * scale / 60:.1f} min")
+
+
+def bench_run(data_dir, eval_k):
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, str(ROOT / "demos" / "train_mnist.py"), "--out", out,
+               "--eval-k", str(eval_k)] + (["--data-dir", str(data_dir)] if data_dir else [])
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wall = time.perf_counter() - t
+        metrics = json.loads((Path(out) / "metrics.json").read_text())
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    per_epoch = [e["seconds"] for e in metrics["epochs"]]
+    final = metrics["final"]
+    print(f"\n4. default run (demos/train_mnist.py, 10 epochs, eval k={eval_k}): "
+          f"peak RSS {peak_mb:.0f} MB, wall {wall:.0f} s")
+    print(f"   seconds per epoch: median {np.median(per_epoch):.2f} "
+          f"(min {min(per_epoch):.2f}, max {max(per_epoch):.2f}); "
+          f"final test -ELBO {final['test_loss']:.2f}, -log p(x) {final['test_nll']:.2f}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", help="MNIST IDX files (else random images; no run)")
+    p.add_argument("--repeats", type=int, default=500, help="steps timed per setting")
+    p.add_argument("--epochs", type=int, default=3, help="epochs timed in part 2")
+    p.add_argument("--eval-examples", type=int, default=500,
+                   help="test images for part 3 (10000 for the whole k=5000 protocol)")
+    p.add_argument("--eval-k", type=int, default=5000)
+    p.add_argument("--run-eval-k", type=int, default=1000, help="--eval-k of the run in part 4")
+    p.add_argument("--skip-run", action="store_true", help="skip part 4")
+    args = p.parse_args(argv)
+
+    print(f"numpyvae benchmark: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}")
+    if args.data_dir:
+        data = load_mnist(args.data_dir)
+    else:
+        rng = np.random.default_rng(0)
+        from types import SimpleNamespace
+        data = SimpleNamespace(x_train=rng.integers(0, 256, (60000, 784), dtype=np.uint8),
+                               x_test=rng.integers(0, 256, (10000, 784), dtype=np.uint8))
+    bench_step(data.x_train, args.repeats, "none", "1a")
+    bench_step(data.x_train, args.repeats // 2, "dynamic", "1b")
+    bench_epoch(data, args.epochs)
+    bench_eval(data, args.eval_examples, args.eval_k)
+    if args.data_dir and not args.skip_run:
+        bench_run(args.data_dir, args.run_eval_k)
+
+
+if __name__ == "__main__":
+    main()
