@@ -14,6 +14,7 @@ parameter buffer, input checks, decoding, and saving/loading.
 
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -157,8 +158,12 @@ class Autoencoder:
     @staticmethod
     def load(path):
         """Rebuild a model written by ``save`` (any kind: autoencoder or VAE)."""
-        with np.load(path, allow_pickle=False) as f:
-            return model_from_arrays(dict(f), source=path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = dict(f)
+        except (ValueError, EOFError, TypeError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{path}: not a readable numpyvae model file ({err})") from err
+        return model_from_arrays(arrays, source=path)
 
 
 def save_npz_atomic(path, arrays):

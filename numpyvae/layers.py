@@ -8,13 +8,16 @@ features.  All functions work on whole batches and keep the input dtype.
 Stable forms.  ``softplus(x) = log(1 + e^x)`` and ``sigmoid(x) = 1/(1 + e^-x)``
 overflow for large ``|x|`` if written literally.  They are computed as
 
-    softplus(x) = max(x, 0) + log1p(exp(-|x|))      (exp of a number <= 0)
-    sigmoid(x)  = (1 + tanh(x / 2)) / 2             (tanh is bounded)
+    softplus(x) = max(x, 0) + log1p(exp(-|x|))
+    sigmoid(x)  = exp(min(x, 0)) / (1 + exp(-|x|))
 
-which are exact identities.  ``np.exp``, ``np.log1p`` and ``np.tanh`` are
-SIMD-vectorized for float32: on a (128, 784) float32 batch this sigmoid
-takes ~25 us, against ~230 us for ``scipy.special.expit`` and ~800 us for
-the textbook ``np.where(x >= 0, 1, e) / (1 + e)``.
+exact identities in which ``exp`` only ever sees numbers <= 0, so nothing
+overflows and both keep full relative precision in the tails.  They use
+``np.exp``/``np.log1p``, which are SIMD-vectorized for float32: on a
+(128, 784) float32 batch this sigmoid takes ~115 us against ~230 us for
+``scipy.special.expit`` and ~800 us for ``np.where(x >= 0, 1, e) / (1 + e)``.
+(The shortcut ``(1 + tanh(x/2)) / 2`` is faster still but rounds to exactly
+0 below x ~ -17 in float32.)
 """
 
 import numpy as np
@@ -56,12 +59,11 @@ def linear_backward(dout, cache, dW=None, db=None, need_dx=True):
 # ------------------------------------------------------- stable functions --
 
 def sigmoid(x):
-    """sigmoid(x) = 1 / (1 + exp(-x)) = (1 + tanh(x / 2)) / 2, for any x."""
-    out = np.multiply(x, 0.5)
-    np.tanh(out, out=out)
-    out += 1
-    out *= 0.5
-    return out
+    """sigmoid(x) = 1 / (1 + exp(-x)) = exp(min(x, 0)) / (1 + exp(-|x|)), for any x."""
+    num = np.exp(np.minimum(x, 0))
+    den = np.exp(-np.abs(x))
+    den += 1
+    return num / den
 
 
 def softplus(x):

@@ -67,10 +67,15 @@ class GaussianLikelihood:
     name = "gaussian"
 
     def __init__(self, obs_var=1.0, dtype=np.float64):
-        self.learned = obs_var == "learned"
+        self.learned = isinstance(obs_var, str) and obs_var == "learned"
         if not self.learned:
-            if isinstance(obs_var, str) or not np.isfinite(obs_var) or obs_var <= 0:
+            try:
+                value = None if isinstance(obs_var, str) else float(obs_var)
+            except (TypeError, ValueError):
+                value = None
+            if value is None or not np.isfinite(value) or value <= 0:
                 raise ValueError(f"obs_var must be a positive float or 'learned', got {obs_var!r}")
+            obs_var = value                      # a plain float: JSON-serialisable in config()
             self.fixed_logvar = np.asarray(np.log(obs_var), dtype=dtype)
         self.obs_var = obs_var
 

@@ -75,9 +75,10 @@ class Optimizer:
 
     def step(self, grads):
         """Apply one update to every parameter, in place."""
+        arrays = list(self._arrays(grads))   # checks every key and shape before any update
         self.t += 1
-        for arrays in self._arrays(grads):
-            self._update(*arrays)
+        for a in arrays:
+            self._update(*a)
 
     def state_dict(self):
         """Step count and state arrays (copies), by name: e.g. 'm/encoder.0.W'."""
