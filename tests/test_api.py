@@ -1,0 +1,305 @@
+"""The public API as documented, dtype discipline, save/load, and input errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+import numpyvae
+from gradcheck_helpers import DECODER_IDS, DECODERS
+from numpyvae import SGD, VAE, Adagrad, Adam, Autoencoder, FlatParams
+
+
+# ------------------------------------------------------------ public API --
+
+def test_the_documented_api():
+    model = VAE(input_dim=784, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
+                obs_var=1.0, activation="relu", dtype=np.float32, seed=0)
+    rng = np.random.default_rng(0)
+    x = (rng.random((8, 784)) < 0.3).astype(np.float32)
+
+    assert isinstance(model.params, FlatParams)
+    assert {k: v.shape for k, v in model.params.items()} == {
+        "encoder.0.W": (784, 400), "encoder.0.b": (400,), "encoder.1.W": (400, 40),
+        "encoder.1.b": (40,), "decoder.0.W": (20, 400), "decoder.0.b": (400,),
+        "decoder.1.W": (400, 784), "decoder.1.b": (784,)}
+
+    loss, grads = model.loss_and_grads(x, rng=rng, beta=1.0)
+    assert type(loss) is float and np.isfinite(loss) and loss > 0
+    assert list(grads) == list(model.params)
+    assert all(grads[k].shape == p.shape for k, p in model.params.items())
+    eps = rng.standard_normal((8, 20), dtype=np.float32)
+    assert type(model.loss_and_grads(x, eps=eps)[0]) is float
+
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (8, 20)
+    mean = model.decode(mu)
+    assert mean.shape == (8, 784) and np.all((mean >= 0) & (mean <= 1))
+
+    opt = Adam(model.params, lr=1e-3)
+    before = model.params.flat.copy()
+    opt.step(grads)
+    assert not np.array_equal(before, model.params.flat)
+    loss_eps, grads_eps = model.loss_and_grads(x, eps=eps)
+    opt.step(grads_eps)
+    assert model.loss_and_grads(x, eps=eps)[0] < loss_eps      # a step downhill
+
+    samples = model.sample(5, rng)
+    assert samples.shape == (5, 784) and samples.dtype == np.float32
+    assert model.reconstruct(x).shape == (8, 784)
+
+
+def test_save_and_load_through_the_api(tmp_path):
+    model = VAE(input_dim=784, hidden_dims=(400,), latent_dim=20, dtype=np.float32, seed=0)
+    path = tmp_path / "vae.npz"
+    model.save(path)
+    loaded = VAE.load(path)
+    assert isinstance(loaded, VAE)
+    np.testing.assert_array_equal(loaded.params.flat, model.params.flat)
+
+
+def test_package_exports():
+    assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "Adam", "Adagrad", "SGD", "FlatParams"}
+    assert isinstance(numpyvae.__version__, str)
+
+
+# ----------------------------------------------------------------- dtypes --
+
+MODELS = [(VAE, lik, ov) for lik, ov in DECODERS] + [(Autoencoder, "bernoulli", 1.0)]
+MODEL_IDS = [f"vae-{i}" for i in DECODER_IDS] + ["autoencoder"]
+
+
+def data_for(likelihood, n, d, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    if likelihood == "bernoulli":
+        return rng.random((n, d)).astype(dtype)          # grey levels in [0, 1]
+    return rng.standard_normal((n, d)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cls, likelihood, obs_var", MODELS, ids=MODEL_IDS)
+def test_a_model_keeps_its_dtype_everywhere(cls, likelihood, obs_var, dtype):
+    model = cls(7, (5,), 3, likelihood, obs_var, "softplus", dtype, 0)
+    x = data_for(likelihood, 4, 7, dtype)
+    rng = np.random.default_rng(1)
+    assert model.params.flat.dtype == dtype
+    if cls is VAE:
+        outputs = [*model.encode(x), model.sample(3, rng), *model.elbo_terms(x, rng=rng)]
+        loss, grads = model.loss_and_grads(x, rng=rng, beta=0.5)
+        z = rng.standard_normal((4, 3)).astype(dtype)
+    else:
+        z = model.encode(x)
+        outputs = [z]
+        loss, grads = model.loss_and_grads(x)
+    outputs += [model.decode(z), model.reconstruct(x)]
+    assert all(o.dtype == dtype for o in outputs), [o.dtype for o in outputs]
+    assert type(loss) is float
+    assert grads.flat.dtype == dtype and all(g.dtype == dtype for g in grads.values())
+    for opt in (SGD(model.params, weight_decay=1e-3), Adagrad(model.params),
+                Adam(model.params, weight_decay=1e-3)):
+        opt.step(grads)
+        assert model.params.flat.dtype == dtype
+        assert all(p.dtype == dtype for p in model.params.values())
+        assert all(v.dtype == dtype for k, v in opt.state_dict().items() if k != "t")
+
+
+# -------------------------------------------------------------- save/load --
+
+def perturbed(model):
+    """Move the weights away from the seeded init, so a load that silently
+    re-initialised from the seed could not pass."""
+    rng = np.random.default_rng(42)
+    model.params.flat += rng.standard_normal(model.params.flat.size).astype(model.dtype) * 0.1
+    return model
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cls, likelihood, obs_var", MODELS, ids=MODEL_IDS)
+def test_save_then_load_is_bit_identical(tmp_path, cls, likelihood, obs_var, dtype):
+    model = perturbed(cls(6, (5, 4), 2, likelihood, obs_var, "tanh", dtype, 3))
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = cls.load(path)
+    assert type(loaded) is cls
+    assert loaded.config() == model.config()
+    assert loaded.params.flat.dtype == dtype
+    np.testing.assert_array_equal(loaded.params.flat, model.params.flat)
+
+    x = data_for(likelihood, 3, 6, dtype)
+    z = np.random.default_rng(0).standard_normal((3, 2)).astype(dtype)
+    np.testing.assert_array_equal(loaded.decode(z), model.decode(z))
+    if cls is VAE:
+        eps = np.random.default_rng(1).standard_normal((3, 2)).astype(dtype)
+        for a, b in zip(loaded.encode(x), model.encode(x)):
+            np.testing.assert_array_equal(a, b)
+        (l1, g1), (l2, g2) = loaded.loss_and_grads(x, eps=eps), model.loss_and_grads(x, eps=eps)
+    else:
+        np.testing.assert_array_equal(loaded.encode(x), model.encode(x))
+        (l1, g1), (l2, g2) = loaded.loss_and_grads(x), model.loss_and_grads(x)
+    assert l1 == l2
+    np.testing.assert_array_equal(g1.flat, g2.flat)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]   # no temporary file left
+
+
+def test_save_writes_exactly_the_given_path(tmp_path):
+    model = VAE(4, (3,), 2, dtype=np.float64)
+    model.save(tmp_path / "checkpoint")           # np.savez(filename) would append '.npz'
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]
+    np.testing.assert_array_equal(VAE.load(tmp_path / "checkpoint").params.flat, model.params.flat)
+
+
+def test_save_accepts_a_numpy_scalar_obs_var(tmp_path):
+    """obs_var = x.var() of float32 data is a numpy.float32, which json cannot encode."""
+    x = np.random.default_rng(0).random((10, 4)).astype(np.float32)
+    model = VAE(4, (3,), 2, "gaussian", x.var(), dtype=np.float32)
+    model.save(tmp_path / "m.npz")
+    loaded = VAE.load(tmp_path / "m.npz")
+    assert loaded.likelihood.obs_var == pytest.approx(float(x.var()))
+    assert loaded.loss_and_grads(x, eps=np.zeros((10, 2), np.float32))[0] == \
+        model.loss_and_grads(x, eps=np.zeros((10, 2), np.float32))[0]
+
+
+def write_model_arrays(path, edit):
+    model = VAE(4, (3,), 2, dtype=np.float64)
+    arrays = {"config": json.dumps(model.config()),
+              **{f"param/{k}": v for k, v in model.params.items()}}
+    edit(arrays)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda a: a.pop("config"), "not a numpyvae model file"),
+    (lambda a: a.pop("param/decoder.1.W"), "missing parameter 'decoder.1.W'"),
+    (lambda a: a.update({"param/encoder.0.b": np.zeros(5)}), "'encoder.0.b' has shape"),
+    (lambda a: a.update({"config": json.dumps({"kind": "gan"})}), "unknown model kind 'gan'"),
+])
+def test_load_rejects_files_that_are_not_numpyvae_models(tmp_path, edit, message):
+    path = tmp_path / "m.npz"
+    write_model_arrays(path, edit)
+    with pytest.raises(ValueError, match=message):
+        VAE.load(path)
+
+
+def test_load_rejects_an_unrelated_npz(tmp_path):
+    np.savez(tmp_path / "other.npz", weights=np.ones(3))
+    with pytest.raises(ValueError, match="not a numpyvae model file"):
+        VAE.load(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("corrupt", ["truncated", "garbage", "empty", "npy"])
+def test_load_rejects_a_corrupt_file_with_a_clear_value_error(tmp_path, corrupt):
+    """Not zipfile.BadZipFile, EOFError, TypeError, or numpy's 'pickled data' message."""
+    path = tmp_path / "m.npz"
+    VAE(4, (3,), 2, dtype=np.float64).save(path)
+    data = path.read_bytes()
+    if corrupt == "npy":                          # a plain .npy array under an .npz name
+        with open(path, "wb") as f:
+            np.save(f, np.ones(3))
+    else:
+        path.write_bytes({"truncated": data[:len(data) // 2],
+                          "garbage": np.random.default_rng(0).bytes(300),
+                          "empty": b""}[corrupt])
+    with pytest.raises(ValueError, match="numpyvae model file"):
+        VAE.load(path)
+
+
+# -------------------------------------------------------------- bad input --
+
+@pytest.fixture(scope="module")
+def vae32():
+    return VAE(6, (4,), 2, "bernoulli", dtype=np.float32, seed=0)
+
+
+GOOD = np.full((3, 6), 0.5, dtype=np.float32)
+
+
+@pytest.mark.parametrize("x, message", [
+    (np.full(6, 0.5, np.float32), r"shape \(N, 6\)"),
+    (np.full((3, 5), 0.5, np.float32), r"shape \(N, 6\)"),
+    (np.zeros((0, 6), np.float32), "N >= 1"),
+    (np.full((2, 3, 6), 0.5, np.float32), r"shape \(N, 6\)"),
+    (GOOD.astype(np.float64), "dtype float64 but the model is float32"),
+    (GOOD.astype(np.int64), "dtype int64"),
+    (np.zeros((3, 6), np.uint8), "dtype uint8"),
+    (np.where(np.eye(3, 6) > 0, np.nan, GOOD).astype(np.float32), "NaN or inf"),
+    (np.where(np.eye(3, 6) > 0, np.inf, GOOD).astype(np.float32), "NaN or inf"),
+    (np.where(np.eye(3, 6) > 0, -np.inf, GOOD).astype(np.float32), "NaN or inf"),
+    (np.where(np.eye(3, 6) > 0, 1.5, GOOD).astype(np.float32), r"\[0, 1\]"),
+    (np.where(np.eye(3, 6) > 0, -0.5, GOOD).astype(np.float32), r"\[0, 1\]"),
+    (GOOD.tolist(), "numpy array"),
+])
+def test_bad_x_is_rejected_with_a_message_naming_the_problem(vae32, x, message):
+    rng = np.random.default_rng(0)
+    for call in (lambda: vae32.loss_and_grads(x, rng=rng), lambda: vae32.encode(x),
+                 lambda: vae32.reconstruct(x), lambda: vae32.elbo_terms(x, rng=rng)):
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_autoencoder_checks_its_input_too():
+    model = Autoencoder(6, (4,), 2, "gaussian", dtype=np.float64)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        model.loss_and_grads(np.full((2, 6), np.nan))
+    with pytest.raises(ValueError, match="dtype float32"):
+        model.encode(np.zeros((2, 6), np.float32))
+
+
+def test_gaussian_data_may_lie_outside_unit_interval():
+    model = VAE(6, (4,), 2, "gaussian", dtype=np.float32)
+    x = np.linspace(-3, 3, 12, dtype=np.float32).reshape(2, 6)
+    loss, _ = model.loss_and_grads(x, rng=np.random.default_rng(0))
+    assert np.isfinite(loss)
+
+
+def test_missing_rng_and_eps(vae32):
+    with pytest.raises(ValueError, match="rng="):
+        vae32.loss_and_grads(GOOD)
+
+
+@pytest.mark.parametrize("eps, message", [
+    (np.zeros((2, 2), np.float32), r"eps must have shape \(3, 2\)"),
+    (np.zeros((3, 3), np.float32), r"eps must have shape \(N, 2\)"),
+    (np.zeros(6, np.float32), "eps must have shape"),
+    (np.zeros((3, 2), np.float64), "eps has dtype float64"),
+    (np.full((3, 2), np.nan, np.float32), "eps contains NaN or inf"),
+])
+def test_bad_eps(vae32, eps, message):
+    with pytest.raises(ValueError, match=message):
+        vae32.loss_and_grads(GOOD, eps=eps)
+
+
+@pytest.mark.parametrize("z, message", [
+    (np.zeros((3, 3), np.float32), r"z must have shape \(N, 2\)"),
+    (np.zeros((3, 2), np.float64), "z has dtype float64"),
+])
+def test_bad_z_to_decode(vae32, z, message):
+    with pytest.raises(ValueError, match=message):
+        vae32.decode(z)
+
+
+def test_bad_gradient_buffer(vae32):
+    with pytest.raises(ValueError, match="out must be a FlatParams"):
+        vae32.loss_and_grads(GOOD, rng=np.random.default_rng(0),
+                             out=VAE(6, (5,), 2, dtype=np.float32).params.zeros_like())
+    with pytest.raises(ValueError, match="out must be a FlatParams"):
+        vae32.loss_and_grads(GOOD, rng=np.random.default_rng(0),
+                             out={k: np.zeros_like(v) for k, v in vae32.params.items()})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(activation="gelu"), "unknown activation 'gelu'"),
+    (dict(likelihood="poisson"), "unknown likelihood 'poisson'"),
+    (dict(likelihood="gaussian", obs_var=0.0), "obs_var"),
+    (dict(likelihood="gaussian", obs_var=-1.0), "obs_var"),
+    (dict(likelihood="gaussian", obs_var=float("nan")), "obs_var"),
+    (dict(likelihood="gaussian", obs_var="learn"), "obs_var"),
+    (dict(dtype=np.float16), "dtype must be float32 or float64"),
+    (dict(dtype=np.int32), "dtype must be float32 or float64"),
+    (dict(latent_dim=0), "MLP sizes"),
+    (dict(hidden_dims=(4, 0)), "MLP sizes"),
+])
+@pytest.mark.parametrize("cls", [VAE, Autoencoder])
+def test_bad_constructor_arguments(cls, kwargs, message):
+    args = dict(input_dim=6, hidden_dims=(4,), latent_dim=2)
+    with pytest.raises(ValueError, match=message):
+        cls(**{**args, **kwargs})
