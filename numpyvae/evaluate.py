@@ -185,7 +185,8 @@ def _elbo_terms(model, x, rng, batch_size):
 # ----------------------------------------------------------- active units --
 
 def active_units(model, x, threshold=0.01, batch_size=1000):
-    """Count the active latent dimensions (Burda et al. 2016, section 5.2):
+    """Count the active latent dimensions (Burda et al. 2016, "Importance Weighted
+    Autoencoders"):
 
         A_u = Var_x( E_{q(z|x)}[z_u] ) = Var_x( mu_u(x) ),   unit u active iff A_u > threshold
 

@@ -49,3 +49,20 @@ def relative_error(a, b, floor=1e-8):
     if a.size == 0:
         return 0.0
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), floor)))
+
+
+def check_parameter_gradients(params, loss_and_grads, h=1e-5):
+    """Compare a model's analytic gradients with central differences, tensor by tensor.
+
+    params : dict name -> ndarray, read by ``loss_and_grads`` and perturbed in place
+    loss_and_grads : () -> (loss, grads), grads with the keys of params
+    Returns dict name -> (max |analytic gradient|, max relative error).
+    """
+    _, grads = loss_and_grads()
+    if set(grads) != set(params):
+        raise ValueError("grads must have exactly the keys of params")
+    analytic = {name: np.array(g, copy=True) for name, g in grads.items()}
+    return {name: (float(np.max(np.abs(analytic[name]))),
+                   relative_error(analytic[name],
+                                  numerical_gradient(lambda: loss_and_grads()[0], p, h)))
+            for name, p in params.items()}
