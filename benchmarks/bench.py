@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from matmul_floor import decoder_forward_products, training_step_products  # noqa: E402
 
 from numpyvae import VAE, Adam  # noqa: E402
-from numpyvae.evaluate import evaluate_elbo, importance_weighted_log_likelihood  # noqa: E402
+from numpyvae.evaluate import chunk_sizes, evaluate_elbo, importance_weighted_log_likelihood  # noqa: E402
 from numpyvae.mnist import load_mnist  # noqa: E402
 from numpyvae.train import TrainingStep, eval_inputs, train_epoch  # noqa: E402
 
@@ -120,8 +120,8 @@ def bench_eval(data, n_examples, k):
     importance_weighted_log_likelihood(model, x, k, rng)
     eval_s = time.perf_counter() - t
     # The same decoder rows (n_examples * k) in passes of the size evaluate uses.
-    width = max(*model.encoder.sizes, *model.decoder.sizes)
-    rows = (2 ** 22 // width) // k * k or k
+    kc, n_chunk = chunk_sizes(model, k, n_examples, 2 ** 20)
+    rows = kc * n_chunk
     products = decoder_forward_products(model, rows, rng)
     passes = n_examples * k / rows
     mm_s = median_ms(products, 5) / 1e3 * passes

@@ -66,7 +66,7 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
     k = _positive_int(k, "k")
     batch_elements = _positive_int(batch_elements, "batch_elements")
     n_total, latent = x.shape[0], model.latent_dim
-    kc, n_chunk = _chunk_sizes(model, k, n_total, batch_elements)
+    kc, n_chunk = chunk_sizes(model, k, n_total, batch_elements)
 
     result = np.empty(n_total, dtype=np.float64)
     for i0 in range(0, n_total, n_chunk):
@@ -106,7 +106,7 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
     return result
 
 
-def _chunk_sizes(model, k, n_total, batch_elements):
+def chunk_sizes(model, k, n_total, batch_elements):
     """(kc, n): samples per decoder pass and examples per chunk, kc * n rows.
 
     rows = batch_elements // width decoder rows fit the memory bound.  If all

@@ -101,7 +101,7 @@ class VAE(Autoencoder):
         (loss, _, _), grads = self.loss_terms_and_grads(x, rng, beta, eps, out)
         return loss, grads
 
-    def log_likelihood(self, x, k=5000, rng=None, batch_elements=2 ** 22):
+    def log_likelihood(self, x, k=5000, rng=None, batch_elements=2 ** 20):
         """Importance-weighted estimate of log p(x) per example, (N,) nats.
 
         See evaluate.importance_weighted_log_likelihood.
