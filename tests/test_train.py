@@ -17,8 +17,8 @@ from numpyvae import VAE, Adam, Autoencoder
 from numpyvae.checkpoint import load_checkpoint, to_json
 from numpyvae.mnist import MNIST
 from numpyvae.progress import Progress, format_seconds
-from numpyvae.train import (CHECKPOINT, METRICS, RunConfig, RunError, TrainingDiverged, fit,
-                            kl_weight, train_epoch)
+from numpyvae.train import (CHECKPOINT, METRICS, RunConfig, RunError, TrainingDiverged,
+                            TrainingStep, fit, kl_weight, train_epoch)
 
 DEMO = Path(__file__).resolve().parents[1] / "demos" / "train_mnist.py"
 PNGS = ("reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png")
@@ -379,3 +379,32 @@ def test_metrics_json_keeps_number_lists_on_one_line():
     obj = {"a": [1.5, -2e-05, 3], "b": {"c": [], "d": ["x"], "e": [[1, 2], [3]]}}
     text = to_json(obj)
     assert json.loads(text) == obj and "[1.5, -2e-05, 3]" in text
+
+
+def arrays_in(tree):
+    """Every ndarray inside nested tuples/lists (a forward pass's caches)."""
+    if isinstance(tree, np.ndarray):
+        return [tree]
+    if isinstance(tree, (tuple, list)):
+        return [a for t in tree for a in arrays_in(t)]
+    return []
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["none", "dynamic"])
+def test_the_training_path_stays_in_the_model_dtype(dtype, mode):
+    """No silent upcast anywhere on the training path: the step's buffers, every
+    array cached by the forward pass (activations, eps, z, logits, KL terms),
+    the gradients, the optimizer moments and the parameters after a step."""
+    data = synthetic()
+    model = VAE(64, (16,), 3, activation="tanh", dtype=dtype, seed=0)
+    opt = Adam(model.params)
+    step = TrainingStep(model, opt, 32, mode)
+    rng = np.random.default_rng(0)
+    step(data.x_train, np.arange(32), rng)
+    *terms, caches = model._forward(step.x_in, rng, None)
+    cached = arrays_in(caches) + list(terms)
+    assert len(cached) > 10
+    assert {a.dtype for a in cached if a.dtype.kind == "f"} == {np.dtype(dtype)}
+    assert step.x_in.dtype == step.grads.flat.dtype == model.params.flat.dtype == dtype
+    assert all(opt.state[s].flat.dtype == dtype for s in opt.state_names)
