@@ -60,9 +60,19 @@ class BernoulliLikelihood:
         return np.sum(t, axis=-1), (x, logits)
 
     def log_prob_backward(self, dlogp, cache):
-        """dlogits = dlogp * (x - sigmoid(logits))      (N, D)."""
+        """dlogits = dlogp * (x - sigmoid(logits))      (N, D),
+
+        computed as dlogp * ((x - 1/2) - tanh(l/2) / 2), the same thing since
+        sigmoid(l) = (1 + tanh(l/2)) / 2: four cheap in-place passes.
+        """
         x, logits = cache
-        return dlogp[:, None] * (x - sigmoid(logits))
+        d = np.multiply(logits, 0.5)
+        np.tanh(d, out=d)
+        d *= -0.5
+        d += x
+        d -= 0.5
+        d *= dlogp[..., None]
+        return d
 
     def mean(self, logits):
         """E[x|z] = sigmoid(logits), the pixel probabilities."""

@@ -166,13 +166,13 @@ class Adam(Optimizer):
         self.b1, self.b2, self.eps = b1, b2, eps
 
     def _update(self, p, g, tmp, m, v):
-        # m += (1 - b1) * (g - m)  is  m = b1*m + (1-b1)*g, in place
-        np.subtract(g, m, out=tmp)
-        tmp *= 1 - self.b1
+        # m = b1 * m + (1 - b1) * g, in place
+        m *= self.b1
+        np.multiply(g, 1 - self.b1, out=tmp)
         m += tmp
-        # v += (1 - b2) * (g^2 - v)
+        # v = b2 * v + (1 - b2) * g^2, in place
+        v *= self.b2
         np.multiply(g, g, out=tmp)
-        tmp -= v
         tmp *= 1 - self.b2
         v += tmp
         correction2 = math.sqrt(1 - self.b2 ** self.t)
