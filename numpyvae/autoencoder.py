@@ -13,11 +13,10 @@ parameter buffer, input checks, decoding, and saving/loading.
 """
 
 import json
-import os
-import zipfile
 
 import numpy as np
 
+from numpyvae.files import load_npz, save_npz_atomic
 from numpyvae.likelihoods import make_likelihood
 from numpyvae.mlp import MLP
 from numpyvae.params import FlatParams
@@ -158,26 +157,7 @@ class Autoencoder:
     @staticmethod
     def load(path):
         """Rebuild a model written by ``save`` (any kind: autoencoder or VAE)."""
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                arrays = dict(f)
-        except (ValueError, EOFError, TypeError, zipfile.BadZipFile) as err:
-            raise ValueError(f"{path}: not a readable numpyvae model file ({err})") from err
-        return model_from_arrays(arrays, source=path)
-
-
-def save_npz_atomic(path, arrays):
-    """np.savez to ``path`` via a temporary file and a rename, so an
-    interrupted write never leaves a truncated file in place."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        return model_from_arrays(load_npz(path, "numpyvae model file"), source=path)
 
 
 def model_from_arrays(arrays, source="checkpoint"):

@@ -17,13 +17,13 @@ crash or Ctrl-C while saving leaves the previous checkpoint intact.
 """
 
 import json
-import os
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from numpyvae.autoencoder import model_from_arrays, save_npz_atomic
+from numpyvae.autoencoder import model_from_arrays
+from numpyvae.files import load_npz, save_npz_atomic, write_atomic
 
 OPTIM_PREFIX = "optim/"
 
@@ -59,8 +59,7 @@ def save_checkpoint(path, model, optimizer, rng, epoch, metrics):
 
 def load_checkpoint(path):
     """Read a file written by ``save_checkpoint``; a ValueError names what is wrong."""
-    with np.load(path, allow_pickle=False) as f:
-        arrays = dict(f)
+    arrays = load_npz(path, "training checkpoint")
     for key in ("rng_state", "epoch", "metrics"):
         if key not in arrays:
             raise ValueError(f"{path}: not a training checkpoint (no {key!r} entry)")
@@ -84,13 +83,5 @@ def to_json(obj):
 
 
 def write_json_atomic(path, obj):
-    """Write ``to_json(obj)`` to ``path`` via a temporary file and os.replace."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            f.write(to_json(obj) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Write ``to_json(obj)`` to ``path`` atomically."""
+    write_atomic(path, lambda f: f.write((to_json(obj) + "\n").encode()))

@@ -41,7 +41,6 @@ positive, lower is better; beta_t only shapes the gradients.
 import math
 import sys
 import time
-import zipfile
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -400,7 +399,7 @@ def _start_run(config, info, out, resume, overwrite):
             raise RunError(f"nothing to resume: {path} does not exist")
         try:
             saved = load_checkpoint(path)
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        except (OSError, ValueError, KeyError) as e:
             raise RunError(f"cannot resume: {path} is unreadable ({e})") from None
         _check_resumable(saved.metrics, saved.epoch, config, info, out)
         model = saved.model

@@ -1,0 +1,43 @@
+"""Saving and reading files safely: atomic writes and .npz reading.
+
+An atomic write goes to a temporary file beside the target and is then
+renamed over it (``os.replace``), so a crash or Ctrl-C mid-write never
+leaves a truncated file in place: the reader sees the old file or the new.
+"""
+
+import os
+import zipfile
+
+import numpy as np
+
+
+def write_atomic(path, write):
+    """Call ``write(f)`` on a binary file that then replaces ``path`` atomically."""
+    path = os.fspath(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_npz_atomic(path, arrays):
+    """np.savez(path, **arrays), atomically."""
+    write_atomic(path, lambda f: np.savez(f, **arrays))
+
+
+def load_npz(path, what="numpyvae file"):
+    """All arrays of an .npz file as a dict (no pickles).
+
+    A truncated, empty or foreign file raises a ValueError naming ``path``
+    (numpy would raise BadZipFile, EOFError or TypeError); a missing file
+    raises FileNotFoundError.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return dict(f)
+    except (ValueError, EOFError, TypeError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: not a readable {what} ({err})") from err
