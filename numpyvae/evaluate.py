@@ -184,6 +184,15 @@ def _elbo_terms(model, x, rng, batch_size):
 
 # ----------------------------------------------------------- active units --
 
+def posterior_means(model, x, batch_size=1000):
+    """mu(x) = E_{q(z|x)}[z] for every example, (N, L), encoded ``batch_size`` at a time."""
+    _check_vae(model)
+    model.check_input(x)
+    batch_size = _positive_int(batch_size, "batch_size")
+    return np.concatenate([model.encode(x[i0:i0 + batch_size])[0]
+                           for i0 in range(0, x.shape[0], batch_size)])
+
+
 def active_units(model, x, threshold=0.01, batch_size=1000):
     """Count the active latent dimensions (Burda et al. 2016, "Importance Weighted
     Autoencoders"):
@@ -191,24 +200,8 @@ def active_units(model, x, threshold=0.01, batch_size=1000):
         A_u = Var_x( E_{q(z|x)}[z_u] ) = Var_x( mu_u(x) ),   unit u active iff A_u > threshold
 
     x : (N, D) of the model's dtype.  The variance is over the N examples
-    (ddof = 0), accumulated in float64 batch by batch (Chan et al.'s
-    pairwise update of count, mean and sum of squared deviations).
-    Returns ``(count, variances)``: an int and the (L,) float64 A_u.
+    (ddof = 0), in float64.  Returns ``(count, variances)``: an int and the
+    (L,) float64 A_u.
     """
-    _check_vae(model)
-    model.check_input(x)
-    batch_size = _positive_int(batch_size, "batch_size")
-    count, mean = 0, np.zeros(model.latent_dim)
-    m2 = np.zeros(model.latent_dim)                         # sum of squared deviations, (L,)
-    for i0 in range(0, x.shape[0], batch_size):
-        mu = model.encode(x[i0:i0 + batch_size])[0].astype(np.float64)   # (b, L)
-        b = mu.shape[0]
-        b_mean = mu.mean(axis=0)
-        b_m2 = np.sum((mu - b_mean) ** 2, axis=0)
-        delta = b_mean - mean
-        total = count + b
-        mean = mean + delta * (b / total)
-        m2 = m2 + b_m2 + delta ** 2 * (count * b / total)
-        count = total
-    variances = m2 / count
+    variances = np.var(posterior_means(model, x, batch_size), axis=0, dtype=np.float64)
     return int(np.sum(variances > threshold)), variances

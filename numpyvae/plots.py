@@ -23,6 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from scipy.stats import norm
 
+from numpyvae.evaluate import posterior_means
+
 DPI = 120
 
 
@@ -201,15 +203,10 @@ def plot_run(out_dir, model, x_test, y_test, epochs, image_shape, rng, n_images=
                          *(np.array([r[k] for r in epochs])
                            for k in ("train_loss", "test_loss", "test_recon", "test_kl")),
                          batch_losses=[r["train_batch_losses"] for r in epochs]),
-        plot_latent_scatter(out / "latent_scatter.png", _encode_means(model, x_test), y_test),
+        plot_latent_scatter(out / "latent_scatter.png", posterior_means(model, x_test), y_test),
     ]
     if model.latent_dim == 2:
         paths.append(plot_manifold(out / "manifold.png", model.decode, image_shape,
                                    dtype=model.dtype))
     return paths
 
-
-def _encode_means(model, x, batch_size=1000):
-    """mu(x) (N, L), encoded in batches."""
-    return np.concatenate([model.encode(x[i:i + batch_size])[0]
-                           for i in range(0, x.shape[0], batch_size)])
