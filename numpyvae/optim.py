@@ -81,7 +81,7 @@ class Optimizer:
             self._update(*a)
 
     def state_dict(self):
-        """Step count and state arrays (copies), by name: e.g. 'm/encoder.0.W'."""
+        """Step count and state arrays (copies), by name: e.g. 'm_sum/encoder.0.W'."""
         out = {"t": np.array(self.t)}
         for s in self.state_names:
             out.update({f"{s}/{k}": v.copy() for k, v in self.state[s].items()})
@@ -150,13 +150,19 @@ class Adam(Optimizer):
         v <- b2 * v + (1 - b2) * g^2
         p <- p - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t),  v_hat = v / (1 - b2^t)
 
-    The last line is computed as the equal
-    ``p <- p - lr_t * m / (sqrt(v) + eps_t)`` with
-    ``lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t)`` and ``eps_t = eps * sqrt(1 - b2^t)``,
-    which saves two passes over the parameters.
+    Computed with the moments kept as plain exponentially weighted sums,
+
+        m_sum <- b1 * m_sum + g            (m = (1 - b1) * m_sum)
+        v_sum <- b2 * v_sum + g^2          (v = (1 - b2) * v_sum)
+        p <- p - lr_t * m_sum / (sqrt(v_sum) + eps_t)
+
+    with lr_t = lr * (1 - b1) / (1 - b1^t) * c_t and eps_t = eps * c_t,
+    c_t = sqrt((1 - b2^t) / (1 - b2)): the same update (substitute m and v
+    into the last line of the first form), in ten in-place passes over the
+    parameters instead of fourteen for the literal form.
     """
 
-    state_names = ("m", "v")
+    state_names = ("m_sum", "v_sum")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         b1, b2 = betas
@@ -165,20 +171,16 @@ class Adam(Optimizer):
         super().__init__(params, lr, weight_decay)
         self.b1, self.b2, self.eps = b1, b2, eps
 
-    def _update(self, p, g, tmp, m, v):
-        # m = b1 * m + (1 - b1) * g, in place
-        m *= self.b1
-        np.multiply(g, 1 - self.b1, out=tmp)
-        m += tmp
-        # v = b2 * v + (1 - b2) * g^2, in place
-        v *= self.b2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1 - self.b2
-        v += tmp
-        correction2 = math.sqrt(1 - self.b2 ** self.t)
-        lr_t = self.lr * correction2 / (1 - self.b1 ** self.t)
-        np.sqrt(v, out=tmp)
-        tmp += self.eps * correction2
-        np.divide(m, tmp, out=tmp)
+    def _update(self, p, g, tmp, m_sum, v_sum):
+        m_sum *= self.b1
+        m_sum += g
+        v_sum *= self.b2
+        np.square(g, out=tmp)
+        v_sum += tmp
+        c_t = math.sqrt((1 - self.b2 ** self.t) / (1 - self.b2))
+        lr_t = self.lr * (1 - self.b1) / (1 - self.b1 ** self.t) * c_t
+        np.sqrt(v_sum, out=tmp)
+        tmp += self.eps * c_t
+        np.divide(m_sum, tmp, out=tmp)
         tmp *= lr_t
         p -= tmp

@@ -151,12 +151,12 @@ def test_state_dict_round_trip_continues_identically(name, flat):
 def test_load_state_dict_rejects_missing_or_misshapen_state():
     params = make_params(True, np.random.default_rng(4))
     state = Adam(params).state_dict()
-    del state["m/encoder.0.W"]
-    with pytest.raises(ValueError, match="m/encoder.0.W"):
+    del state["m_sum/encoder.0.W"]
+    with pytest.raises(ValueError, match="m_sum/encoder.0.W"):
         Adam(params).load_state_dict(state)
     state = Adam(params).state_dict()
-    state["v/decoder.1.b"] = np.zeros(4)
-    with pytest.raises(ValueError, match="v/decoder.1.b"):
+    state["v_sum/decoder.1.b"] = np.zeros(4)
+    with pytest.raises(ValueError, match="v_sum/decoder.1.b"):
         Adam(params).load_state_dict(state)
 
 
