@@ -90,7 +90,7 @@ class Autoencoder:
         if not (np.isfinite(lo) and np.isfinite(hi)):
             raise ValueError(f"{name} contains NaN or inf")
         if data:
-            self.likelihood.check_data(x)
+            self.likelihood.check_range(float(lo), float(hi))
 
     # ------------------------------------------------------------ decoder --
 

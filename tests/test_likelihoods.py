@@ -73,7 +73,7 @@ def test_bernoulli_mean_and_outputs():
 def test_bernoulli_rejects_data_outside_unit_interval(bad):
     x = np.array([[0.0, 0.5, bad]])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        BernoulliLikelihood().check_data(x)
+        BernoulliLikelihood().check_range(x.min(), x.max())
 
 
 # ------------------------------------------------------ Gaussian, fixed var --
