@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from numpyvae.binarize import BINARIZE_MODES, binarize, to_unit_interval
+from numpyvae.binarize import BINARIZE_MODES, binarize, to_unit_interval, uniform_below_255
 
 LEVELS = np.arange(256, dtype=np.uint8)  # every possible pixel value
 FLOATS = [np.float32, np.float64]
@@ -39,6 +39,20 @@ def test_dynamic_mean_is_x_over_255(dtype):
     p = LEVELS / 255.0
     mean = y.mean(axis=0, dtype=np.float64)
     assert np.all(np.abs(mean - p) <= 5 * np.sqrt(p * (1 - p) / n))  # exact at p = 0 and 1
+
+
+def test_uniform_below_255_is_uniform_on_0_to_254():
+    rng = np.random.default_rng(5)
+    u = uniform_below_255(rng, (1000, 255 * 4))   # 1000 * 4 expected draws of each value
+    assert u.dtype == np.uint8 and u.shape == (1000, 1020) and u.max() == 254
+    counts = np.bincount(u.ravel(), minlength=255)
+    expected = u.size / 255
+    assert np.all(np.abs(counts - expected) <= 5 * np.sqrt(expected))
+    # the raw bytes held about u.size / 256 = 3984 values of 255, all redrawn:
+    # the same stream without rejection would give a different array
+    raw = np.frombuffer(np.random.default_rng(5).bytes(u.size), dtype=np.uint8)
+    assert np.sum(raw == 255) > 3000
+    np.testing.assert_array_equal(u.ravel()[raw != 255], raw[raw != 255])
 
 
 def test_dynamic_is_reproducible_and_fresh():
@@ -79,8 +93,9 @@ def test_float32_output_needs_no_float64_temporaries(mode):
     y = binarize(x, mode, rng=np.random.default_rng(0))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    # output + at most a uint8 random draw (dynamic) + ufunc buffers
-    assert peak <= y.nbytes + x.nbytes + 100_000
+    # output + at most two uint8-sized temporaries (dynamic: the random bytes and
+    # the mask of bytes to redraw) + ufunc buffers; a float64 copy would be 2 MB
+    assert peak <= y.nbytes + 2 * x.nbytes + 100_000
 
 
 def test_errors_name_the_problem():
