@@ -13,8 +13,9 @@ Prints, for the default model (784-400-20 ReLU, Bernoulli, Adam):
 2. epoch: median seconds of a full epoch of the default run (469 steps of
    train.train_epoch plus the test-set -ELBO), over --epochs epochs.
 3. eval: importance-weighted log-likelihood at k=5000 on --eval-examples
-   test images, against the matrix products of the same decoder passes;
-   scaled linearly to the 10,000 test images.
+   test images, against the matrix products of the same decoder passes,
+   the two timed alternately chunk by chunk; scaled linearly to the 10,000
+   test images.
 4. run: peak RSS (max resident memory) and seconds per epoch of the
    default `demos/train_mnist.py` run, evaluation included, in a child
    process (skip with --skip-run).
@@ -116,15 +117,19 @@ def bench_eval(data, n_examples, k):
     x = eval_inputs(data.x_test[:n_examples], "none", np.float32)
     rng = np.random.default_rng(0)
     importance_weighted_log_likelihood(model, x[:2], k, rng)  # warm up
-    t = time.perf_counter()
-    importance_weighted_log_likelihood(model, x, k, rng)
-    eval_s = time.perf_counter() - t
-    # The same decoder rows (n_examples * k) in passes of the size evaluate uses.
+    # The same decoder rows (k per example) in passes of the size evaluate uses,
+    # timed example by example, alternating with the evaluation itself.
     kc, n_chunk = chunk_sizes(model, k, n_examples, 2 ** 20)
     rows = kc * n_chunk
     products = decoder_forward_products(model, rows, rng)
-    passes = n_examples * k / rows
-    mm_s = median_ms(products, 5) / 1e3 * passes
+    eval_s = mm_s = 0.0
+    for i0 in range(0, n_examples, n_chunk):
+        t = time.perf_counter()
+        importance_weighted_log_likelihood(model, x[i0:i0 + n_chunk], k, rng)
+        eval_s += time.perf_counter() - t
+        t = time.perf_counter()
+        products()
+        mm_s += (time.perf_counter() - t) * (min(n_chunk, n_examples - i0) * k / rows)
     scale = 10_000 / n_examples
     print(f"\n3. importance-weighted log p(x), k={k}, {n_examples:,} test images "
           f"({n_examples * k:,} decoder passes):")
