@@ -4,6 +4,7 @@ All share one signature (as in CS231n's optim.py):
 
     opt = Adam(model.params, lr=1e-3, weight_decay=0.0)
     opt.step(grads)          # updates the parameter arrays in place
+    opt.step(grads, grads_are_scratch=True)   # the same, and may overwrite grads
 
 ``grads`` has the keys and shapes of ``params``.  With optional L2 weight
 decay the gradient used is ``g + weight_decay * p`` (the gradient of
@@ -13,7 +14,12 @@ count) is explicit data: ``state_dict()`` / ``load_state_dict()``.
 Speed: when ``params`` and ``grads`` are FlatParams of the same layout (a
 model's ``params`` and the ``grads`` from ``loss_and_grads``), each update
 runs once over the single contiguous buffer, with in-place operations into
-a preallocated scratch buffer; otherwise it runs once per tensor.
+a preallocated scratch buffer; otherwise it runs once per tensor.  With
+``grads_are_scratch=True`` (train.TrainingStep, which recomputes its
+gradients every step) SGD and Adam use the gradient arrays themselves as
+the scratch buffer once they have read them: the same numbers, one 2.6 MB
+array fewer to stream through the cache for the default model (measured:
+Adam inside a training step 0.2 ms faster when the machine is busy).
 """
 
 import math
@@ -31,9 +37,12 @@ def _zeros_like(params):
 
 class Optimizer:
     """Base class: bookkeeping shared by all optimizers; subclasses define
-    ``state_names`` and ``_update(p, g, tmp, *state)`` for one array."""
+    ``state_names`` and ``_update(p, g, tmp, *state)`` for one array, and
+    set ``tmp_may_be_g`` if ``_update`` never reads g after writing to tmp
+    (so tmp may be g itself)."""
 
     state_names = ()
+    tmp_may_be_g = False
 
     def __init__(self, params, lr, weight_decay=0.0):
         if not lr > 0:
@@ -46,7 +55,7 @@ class Optimizer:
         self._tmp = _zeros_like(params)
         self._decayed = _zeros_like(params) if weight_decay else None
 
-    def _arrays(self, grads):
+    def _arrays(self, grads, grads_are_scratch):
         """Yield (p, g, tmp, *state) for each array to update: the whole flat
         buffer at once when the layouts allow it, else tensor by tensor."""
         if set(grads) != set(self.params):
@@ -71,11 +80,17 @@ class Optimizer:
                 g_decayed = np.multiply(p, self.weight_decay, out=decay_buf)
                 g_decayed += g
                 g = g_decayed
+            if grads_are_scratch and self.tmp_may_be_g:
+                tmp = g
             yield (p, g, tmp, *state)
 
-    def step(self, grads):
-        """Apply one update to every parameter, in place."""
-        arrays = list(self._arrays(grads))   # checks every key and shape before any update
+    def step(self, grads, grads_are_scratch=False):
+        """Apply one update to every parameter, in place.
+
+        ``grads_are_scratch=True`` allows the update to overwrite ``grads``
+        (see the module docstring); the parameters and state come out the same.
+        """
+        arrays = list(self._arrays(grads, grads_are_scratch))   # checks every key and shape first
         self.t += 1
         for a in arrays:
             self._update(*a)
@@ -106,6 +121,7 @@ class SGD(Optimizer):
     """
 
     state_names = ("velocity",)
+    tmp_may_be_g = True
 
     def __init__(self, params, lr=1e-2, momentum=0.9, weight_decay=0.0):
         if not 0 <= momentum < 1:
@@ -163,6 +179,7 @@ class Adam(Optimizer):
     """
 
     state_names = ("m_sum", "v_sum")
+    tmp_may_be_g = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         b1, b2 = betas

@@ -11,7 +11,7 @@ One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D)
     xb     = binarize(x_u8, mode, rng)        (B, D)   model dtype, into a preallocated buffer
     beta_t = kl_weight(t, beta, warmup_steps)          t = 0, 1, 2, ... the global step
     (loss, recon, kl), grads = model.loss_terms_and_grads(xb, rng, beta_t, out=grads)
-    optimizer.step(grads)                              one grads FlatParams, reused
+    optimizer.step(grads, grads_are_scratch=True)      one grads FlatParams, reused
 
 The last batch of an epoch holds the N mod B leftover examples (kept, as
 PyTorch's DataLoader does by default) in views of the same buffers.  The
@@ -220,7 +220,7 @@ class TrainingStep:
             grad_sq = float(np.dot(grads.flat, grads.flat))
         if not math.isfinite(grad_sq):
             raise NonFinite(f"the gradient is not finite (squared norm {grad_sq})")
-        self.optimizer.step(grads)
+        self.optimizer.step(grads, grads_are_scratch=True)   # grads are recomputed next step
         return recon, kl
 
 

@@ -46,16 +46,16 @@ OPTIMIZERS = {
 }
 
 
-def make_params(flat, rng):
+def make_params(flat, rng, dtype=np.float64):
     """A model's parameters (a FlatParams: the flat fast path) or the same
     values as a plain dict of arrays (the per-tensor path)."""
-    params = VAE(3, (4,), 2, dtype=np.float64).params
+    params = VAE(3, (4,), 2, dtype=dtype).params
     params.flat[:] = rng.standard_normal(params.flat.size)
     return params if flat else {k: v.copy() for k, v in params.items()}
 
 
 def grads_like(params, rng):
-    grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+    grads = {k: rng.standard_normal(v.shape).astype(v.dtype) for k, v in params.items()}
     if isinstance(params, FlatParams):
         flat = params.zeros_like()
         for k, g in grads.items():
@@ -115,6 +115,37 @@ def test_flat_and_per_tensor_paths_agree(name):
         opt_dict.step({k: v.copy() for k, v in grads.items()})
     for k in flat_params:
         np.testing.assert_allclose(flat_params[k], dict_params[k], rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("flat", [True, False], ids=["flat-buffer", "per-tensor"])
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_grads_as_scratch_gives_identical_updates(name, flat, weight_decay):
+    """The fast path (grads overwritten as scratch) and the plain path agree
+    bit for bit, in float32 as TrainingStep uses it."""
+    cls, kwargs, _, _ = OPTIMIZERS[name]
+    rng = np.random.default_rng(4)
+    plain = make_params(flat, rng, np.float32)
+    fast = plain.copy() if flat else {k: v.copy() for k, v in plain.items()}
+    opt_plain = cls(plain, weight_decay=weight_decay, **kwargs)
+    opt_fast = cls(fast, weight_decay=weight_decay, **kwargs)
+    for _ in range(3):
+        grads = grads_like(plain, rng)
+        scratch = {k: v.copy() for k, v in grads.items()}   # per-tensor copies
+        if flat:
+            scratch = grads.copy()
+        opt_plain.step(grads)
+        np.testing.assert_array_equal(np.concatenate([g.ravel() for g in grads.values()]),
+                                      np.concatenate([g.ravel() for g in scratch.values()]),
+                                      err_msg="the plain path changed grads")
+        opt_fast.step(scratch, grads_are_scratch=True)
+        overwritten = any(not np.array_equal(scratch[k], grads[k]) for k in grads)
+        assert overwritten == (cls.tmp_may_be_g and not weight_decay)   # the fast path ran
+    for k in plain:
+        np.testing.assert_array_equal(fast[k], plain[k], err_msg=f"{name} {k}")
+    fast_state = opt_fast.state_dict()
+    for key, value in opt_plain.state_dict().items():
+        np.testing.assert_array_equal(fast_state[key], value, err_msg=key)
 
 
 @pytest.mark.parametrize("flat", [True, False], ids=["flat-buffer", "per-tensor"])
