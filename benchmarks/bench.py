@@ -165,7 +165,9 @@ def main(argv=None):
     p.add_argument("--eval-k", type=int, default=5000)
     p.add_argument("--run-eval-k", type=int, default=1000, help="--eval-k of the run in part 4")
     p.add_argument("--skip-run", action="store_true", help="skip part 4")
+    p.add_argument("--parts", default="1a,1b,2,3,4", help="comma-separated parts to run")
     args = p.parse_args(argv)
+    parts = set(args.parts.split(","))
 
     print(f"numpyvae benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}")
@@ -176,11 +178,15 @@ def main(argv=None):
         from types import SimpleNamespace
         data = SimpleNamespace(x_train=rng.integers(0, 256, (60000, 784), dtype=np.uint8),
                                x_test=rng.integers(0, 256, (10000, 784), dtype=np.uint8))
-    bench_step(data.x_train, args.repeats, "none", "1a")
-    bench_step(data.x_train, args.repeats // 2, "dynamic", "1b")
-    bench_epoch(data, args.epochs)
-    bench_eval(data, args.eval_examples, args.eval_k)
-    if args.data_dir and not args.skip_run:
+    if "1a" in parts:
+        bench_step(data.x_train, args.repeats, "none", "1a")
+    if "1b" in parts:
+        bench_step(data.x_train, args.repeats // 2, "dynamic", "1b")
+    if "2" in parts:
+        bench_epoch(data, args.epochs)
+    if "3" in parts:
+        bench_eval(data, args.eval_examples, args.eval_k)
+    if "4" in parts and args.data_dir and not args.skip_run:
         bench_run(args.data_dir, args.run_eval_k)
 
 
