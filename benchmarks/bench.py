@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -70,6 +71,15 @@ def alternate(fns, repeats, rounds=5):
 
 def default_model(dtype):
     return VAE(784, (400,), 20, dtype=dtype, seed=0)
+
+
+def load_data(data_dir):
+    """MNIST from ``data_dir``, else random uint8 images of its shapes (speed only)."""
+    if data_dir:
+        return load_mnist(data_dir)
+    rng = np.random.default_rng(0)
+    return SimpleNamespace(x_train=rng.integers(0, 256, (60000, 784), dtype=np.uint8),
+                           x_test=rng.integers(0, 256, (10000, 784), dtype=np.uint8))
 
 
 def bench_step(x_train, repeats, binarize_mode, label):
@@ -171,13 +181,7 @@ def main(argv=None):
 
     print(f"numpyvae benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}")
-    if args.data_dir:
-        data = load_mnist(args.data_dir)
-    else:
-        rng = np.random.default_rng(0)
-        from types import SimpleNamespace
-        data = SimpleNamespace(x_train=rng.integers(0, 256, (60000, 784), dtype=np.uint8),
-                               x_test=rng.integers(0, 256, (10000, 784), dtype=np.uint8))
+    data = load_data(args.data_dir)
     if "1a" in parts:
         bench_step(data.x_train, args.repeats, "none", "1a")
     if "1b" in parts:

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from numpyvae import VAE, Adam  # noqa: E402
-from numpyvae.mnist import load_mnist  # noqa: E402
+from bench import default_model, load_data  # noqa: E402
+
+from numpyvae import Adam  # noqa: E402
 from numpyvae.train import TrainingStep  # noqa: E402
 
 
@@ -35,13 +35,10 @@ def main(argv=None):
     p.add_argument("--top", type=int, default=15, help="functions to print")
     args = p.parse_args(argv)
 
-    if args.data_dir:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the shared file's known md5 note
-            x = load_mnist(args.data_dir).x_train
-    else:
-        x = np.random.default_rng(0).integers(0, 256, (60000, 784), dtype=np.uint8)
-    model = VAE(784, (400,), 20, dtype=np.float32, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the shared file's known md5 note
+        x = load_data(args.data_dir).x_train
+    model = default_model(np.float32)
     step = TrainingStep(model, Adam(model.params, lr=1e-3), 128, args.binarize)
     rng = np.random.default_rng(0)
     perm = rng.permutation(x.shape[0])

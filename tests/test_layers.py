@@ -35,9 +35,15 @@ def away_from_zero(rng, shape, margin=0.1):
 
 # ----------------------------------------------------------------- linear --
 
+def linear_problem(seed):
+    """x (4, 5), W (5, 3), b (3,) and an upstream gradient dout (4, 3)."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3),
+            rng.standard_normal((4, 3)))
+
+
 def test_linear_forward_is_affine():
-    rng = np.random.default_rng(0)
-    x, W, b = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3)
+    x, W, b, _ = linear_problem(0)
     out, _ = linear_forward(x, W, b)
     expected = np.array([[sum(x[n, d] * W[d, h] for d in range(5)) + b[h] for h in range(3)]
                          for n in range(4)])
@@ -45,9 +51,7 @@ def test_linear_forward_is_affine():
 
 
 def test_linear_backward_matches_numerical_dx_dW_db():
-    rng = np.random.default_rng(1)
-    x, W, b = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3)
-    dout = rng.standard_normal((4, 3))
+    x, W, b, dout = linear_problem(1)
     _, cache = linear_forward(x, W, b)
     dx, dW, db = linear_backward(dout, cache)
     forward = lambda: linear_forward(x, W, b)[0]  # noqa: E731
@@ -57,9 +61,7 @@ def test_linear_backward_matches_numerical_dx_dW_db():
 
 
 def test_linear_backward_overwrites_given_buffers_and_can_skip_dx():
-    rng = np.random.default_rng(2)
-    x, W, b = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3)
-    dout = rng.standard_normal((4, 3))
+    x, W, b, dout = linear_problem(2)
     _, cache = linear_forward(x, W, b)
     _, dW_ref, db_ref = linear_backward(dout, cache)
     dW_buf, db_buf = np.full((5, 3), 7.0), np.full(3, 7.0)   # stale values must not leak in
