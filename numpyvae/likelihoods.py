@@ -136,8 +136,11 @@ class GaussianLikelihood:
         return self._split(out)[0]
 
 
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
 def make_likelihood(name, obs_var=1.0, dtype=np.float64):
-    """'bernoulli' or 'gaussian' (with ``obs_var`` a float or 'learned')."""
+    """One of LIKELIHOODS: 'bernoulli' or 'gaussian' (with ``obs_var`` a float or 'learned')."""
     if name == "bernoulli":
         return BernoulliLikelihood()
     if name == "gaussian":
