@@ -4,6 +4,7 @@
     python demos/train_mnist.py --latent-dim 2 --out runs/z2 # + manifold.png (K&W Figure 4)
     python demos/train_mnist.py --binarize dynamic --optimizer adagrad --lr 0.01 --hidden 500
     python demos/train_mnist.py --resume --epochs 20         # continue runs/mnist to 20 epochs
+    python demos/train_mnist.py --objective iwae --k 5       # the IWAE bound (Burda et al. 2016)
 
 Defaults reproduce the PyTorch VAE example: 784-400-20 ReLU, Bernoulli
 decoder on grey levels, Adam lr 1e-3, batch 128, 10 epochs, float32, seed 0.
@@ -33,8 +34,9 @@ from numpyvae.binarize import BINARIZE_MODES
 from numpyvae.layers import ACTIVATIONS
 from numpyvae.likelihoods import LIKELIHOODS
 from numpyvae.mnist import MNISTDownloadError, load_mnist
+from numpyvae.objectives import OBJECTIVES
 from numpyvae.run import Interrupted, fit
-from numpyvae.settings import DTYPES, OPTIMIZERS, RunConfig, RunError
+from numpyvae.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, RunConfig, RunError
 from numpyvae.trainer import TrainingDiverged
 
 DEFAULTS = RunConfig()
@@ -70,7 +72,7 @@ def parser():
                        help="hidden-layer activation (default: %(default)s)")
     model.add_argument("--likelihood", choices=LIKELIHOODS, default=DEFAULTS.likelihood,
                        help="the decoder p(x|z) (default: %(default)s)")
-    model.add_argument("--obs-var", type=obs_var, default=DEFAULTS.obs_var, metavar="VAR",
+    model.add_argument("--obs-var", type=obs_var, default=None, metavar="VAR",
                        help="variance of the gaussian decoder: a number or 'learned' "
                             "(default: 1.0)")
     model.add_argument("--dtype", choices=DTYPES, default=DEFAULTS.dtype,
@@ -84,6 +86,18 @@ def parser():
                        help="(default: %(default)s)")
     train.add_argument("--lr", type=float, default=DEFAULTS.lr,
                        help="learning rate (default: %(default)s)")
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULTS.lr_schedule,
+                       help="constant, or iwae: 3^i epochs at lr * 10^(-i/7), i = 0..7, the "
+                            "IWAE paper's 3280 epochs (default: %(default)s)")
+    train.add_argument("--adam-eps", type=float, default=None, metavar="EPS",
+                       help="Adam's epsilon; the IWAE paper uses 1e-4 (default: 1e-08)")
+    train.add_argument("--objective", choices=OBJECTIVES, default=DEFAULTS.objective,
+                       help="elbo: the ELBO with the KL in closed form (estimator B); elbo-mc: "
+                            "the KL sampled (estimator A); iwae: the importance-weighted bound; "
+                            "wake-sleep: the paper's baseline (default: %(default)s)")
+    train.add_argument("--k", type=int, default=DEFAULTS.k,
+                       help="samples of z per example: the paper's L for elbo and elbo-mc, "
+                            "the IWAE bound's k (default: %(default)s)")
     train.add_argument("--beta", type=float, default=DEFAULTS.beta,
                        help="weight of the KL term (default: %(default)s)")
     train.add_argument("--kl-warmup", type=float, default=DEFAULTS.kl_warmup, metavar="N",

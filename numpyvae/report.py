@@ -20,8 +20,11 @@ def describe(config, model, info, out, done):
     if config.batch_size > info["n_train"]:
         batch += f" (all {info['n_train']:,} examples)"
     where = f"resuming after epoch {done}" if done else "training"
+    objective = objective_name(config.objective, config.k)
+    lr = f"lr {config.lr:g}" + (f" ({config.lr_schedule} schedule)"
+                                if config.lr_schedule != "constant" else "")
     return (f"VAE {arch} {config.activation}, {decoder} decoder, binarize {config.binarize}, "
-            f"{beta}; {config.optimizer} lr {config.lr:g}, {batch}, "
+            f"{objective}, {beta}; {config.optimizer} {lr}, {batch}, "
             f"{config.dtype}, seed {config.seed}; {info['n_train']:,} train / "
             f"{info['n_test']:,} test examples\n"
             f"{where}: {plural(config.epochs, 'epoch')} -> {out}")
@@ -33,7 +36,15 @@ def epoch_line(r, config):
     line = (f"epoch {r['epoch']:{width}d}/{config.epochs}  train {r['train_loss']:7.2f}  "
             f"test {r['test_loss']:7.2f} (recon {r['test_recon']:6.2f} + KL {r['test_kl']:5.2f})  "
             f"{r['seconds']:.2f} s  {r['examples_per_sec']:,.0f} ex/s")
-    return line + (f"  beta {r['beta']:.3f}" if config.kl_warmup else "")
+    line += f"  beta {r['beta']:.3f}" if config.kl_warmup else ""
+    return line + (f"  lr {r['lr']:.2e}" if config.lr_schedule != "constant" else "")
+
+
+def objective_name(objective, k):
+    """How a run names its objective, e.g. 'IWAE bound, k=5'."""
+    names = {"elbo": "ELBO (closed-form KL)", "elbo-mc": "ELBO (sampled KL)",
+             "iwae": "IWAE bound", "wake-sleep": "wake-sleep"}
+    return names[objective] + (f", k={k}" if k != 1 else "")
 
 
 def summary(final, epochs):
@@ -41,6 +52,9 @@ def summary(final, epochs):
     lines = [f"final (after {plural(epochs, 'epoch')}), test set, nats per example:",
              f"  -ELBO          {final['test_loss']:8.2f}   (recon {final['test_recon']:.2f} "
              f"+ KL {final['test_kl']:.2f})"]
+    if (final["objective"], final["k"]) not in (("elbo", 1), ("wake-sleep", 1)):
+        lines.append(f"  -bound         {final['test_bound_loss']:8.2f}   (the training objective: "
+                     f"{objective_name(final['objective'], final['k'])})")
     if final["test_nll"] is not None:
         lines.append(f"  -log p(x)      {final['test_nll']:8.2f}   (importance-weighted, "
                      f"k={final['eval_k']}, {format_seconds(final['iw_seconds'])})")

@@ -4,7 +4,8 @@
       1. check --out (rundir.check_out), the data, and that the final evaluation fits in memory
       2. a new model and optimizer (settings.build_*), or those of out/checkpoint.npz (resume)
       3. make --out ready (rundir.prepare_out): nothing is written before this point
-      4. every epoch: trainer.train_epoch, the test -ELBO, one line, checkpoint.npz + metrics.json
+      4. every epoch: its learning rate, trainer.train_epoch, the test -ELBO (whatever the
+         objective, so that runs compare), one line, checkpoint.npz + metrics.json
       5. the final evaluation (final_evaluation), metrics.json, the pictures (plots.plot_run)
 
 Finiteness.  Everything a run saves is finite: a non-finite training loss or
@@ -31,16 +32,17 @@ import numpy as np
 from numpyvae import report
 from numpyvae.binarize import binarize
 from numpyvae.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
-from numpyvae.evaluate import active_units, evaluate_elbo, importance_weighted_log_likelihood
+from numpyvae.evaluate import (active_units, evaluate_bound, evaluate_elbo,
+                               importance_weighted_log_likelihood)
 from numpyvae.progress import Progress
 from numpyvae.rundir import CHECKPOINT, METRICS, check_out, prepare_out
 from numpyvae.settings import (RESUMABLE_CHANGES, RunError, build_model, build_optimizer, flag,
                                resume_differences)
-from numpyvae.trainer import TrainingDiverged, train_epoch, train_generator
+from numpyvae.trainer import TrainingDiverged, learning_rate, train_epoch, train_generator
 
 # Evaluation's random streams, seeded independently of the run's seed.
 EVAL_SEED = 2014
-EVAL_STREAMS = ("test_binarize", "elbo", "log_likelihood", "samples")
+EVAL_STREAMS = ("test_binarize", "elbo", "log_likelihood", "samples", "bound")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -114,7 +116,8 @@ def fit(config, data, *, resume=False, overwrite=False, plots=True, stream=None)
                 save_checkpoint(out / CHECKPOINT, model, optimizer, rng, epoch, metrics)
                 write_json_atomic(out / METRICS, metrics)
             stage = "the final evaluation"
-            metrics["final"] = final_evaluation(model, x_test, config.eval_k, stream)
+            metrics["final"] = final_evaluation(model, x_test, config.eval_k, stream,
+                                                config.objective, config.k)
             _check_final(metrics["final"])
             write_json_atomic(out / METRICS, metrics)
             print(report.summary(metrics["final"], len(metrics["epochs"])), file=stream,
@@ -161,11 +164,13 @@ def _start(config, info):
 def _train_one_epoch(config, model, optimizer, rng, x_train, x_test, epoch, steps, stream):
     """Train one epoch and measure the test -ELBO; the epoch's record for metrics.json."""
     progress = Progress(steps, label=f"epoch {epoch}/{config.epochs}", stream=stream)
+    optimizer.lr = learning_rate(epoch, config.lr, config.lr_schedule)
     try:
         stats = train_epoch(model, optimizer, x_train, rng, batch_size=config.batch_size,
                             binarize_mode=config.binarize, beta=config.beta,
                             warmup_steps=config.kl_warmup * steps,
-                            first_step=(epoch - 1) * steps, epoch=epoch, progress=progress)
+                            first_step=(epoch - 1) * steps, epoch=epoch, progress=progress,
+                            objective=config.objective, k=config.k)
     finally:
         progress.close()
     eval_start = time.perf_counter()
@@ -180,6 +185,7 @@ def _train_one_epoch(config, model, optimizer, rng, x_train, x_test, epoch, step
     return {"epoch": epoch, "train_loss": stats["loss"], "train_recon": stats["recon"],
             "train_kl": stats["kl"], "test_loss": test["loss"],
             "test_recon": test["recon"], "test_kl": test["kl"], "beta": stats["beta"],
+            "lr": optimizer.lr,
             "seconds": stats["seconds"] + time.perf_counter() - eval_start,
             "train_seconds": stats["seconds"],
             "examples_per_sec": stats["examples_per_sec"],
@@ -276,10 +282,12 @@ def check_eval_k(eval_k):
                        "5000)")
 
 
-def final_evaluation(model, x_test, eval_k, stream=None):
+def final_evaluation(model, x_test, eval_k, stream=None, objective="elbo", k=1):
     """The end-of-run numbers on the test inputs ``x_test`` (N, D) of the model's dtype.
 
-    test -ELBO (with recon and KL), the importance-weighted estimate of
+    test -ELBO (with recon and KL), the negative of the bound the training
+    ``objective`` maximises with its ``k`` (test_bound_loss: the -ELBO with k
+    samples, or -L_k for 'iwae'), the importance-weighted estimate of
     log p(x) with ``eval_k`` samples (Burda et al. 2016; skipped if 0),
     reported as test_nll = -mean log p(x) (positive nats), and the active
     units (Var_x E_q[z_u] > 0.01).  A progress line runs during the
@@ -288,9 +296,11 @@ def final_evaluation(model, x_test, eval_k, stream=None):
     start = time.perf_counter()
     elbo = evaluate_elbo(model, x_test, eval_generator("elbo"))
     count, variances = active_units(model, x_test)
+    bound = evaluate_bound(model, x_test, objective, k, eval_generator("bound"))
     result = {"test_loss": elbo["loss"], "test_recon": elbo["recon"], "test_kl": elbo["kl"],
-              "test_nll": None, "eval_k": eval_k, "active_units": count,
-              "latent_dim": model.latent_dim, "active_unit_variances": variances.tolist()}
+              "objective": objective, "k": k, "test_bound_loss": -bound, "test_nll": None,
+              "eval_k": eval_k, "active_units": count, "latent_dim": model.latent_dim,
+              "active_unit_variances": variances.tolist()}
     iw_start = time.perf_counter()
     if eval_k:
         rng = eval_generator("log_likelihood")
@@ -315,6 +325,7 @@ def final_evaluation(model, x_test, eval_k, stream=None):
 def _check_final(final):
     """TrainingDiverged (with epoch None) if a number of the final evaluation is not finite."""
     numbers = {"the test -ELBO": [final["test_loss"]],
+               "the test bound of the objective": [final["test_bound_loss"]],
                "the test -log p(x)": [final["test_nll"]] if final["eval_k"] else [],
                "an active-unit variance": final["active_unit_variances"]}
     bad = [name for name, values in numbers.items() if not all(map(math.isfinite, values))]

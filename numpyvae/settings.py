@@ -15,12 +15,15 @@ import numpy as np
 from numpyvae.binarize import BINARIZE_MODES
 from numpyvae.layers import ACTIVATIONS
 from numpyvae.likelihoods import LIKELIHOODS
+from numpyvae.objectives import OBJECTIVES
 from numpyvae.optim import SGD, Adagrad, Adam
 from numpyvae.validate import check_choice, check_float, check_int, check_positive_int
 from numpyvae.vae import VAE
 
 OPTIMIZERS = {"adam": Adam, "adagrad": Adagrad, "sgd": SGD}
 DTYPES = ("float32", "float64")
+LR_SCHEDULES = ("constant", "iwae")           # see trainer.learning_rate
+ADAM_EPS = 1e-8
 
 # Settings that may differ when a run is resumed: they do not change training.
 RESUMABLE_CHANGES = ("epochs", "eval_k", "data_dir", "out")
@@ -51,9 +54,13 @@ class RunConfig:
     Gaussian's ``obs_var`` is a positive number or 'learned', default 1.0,
     and None for the others), ``dtype``, ``seed`` (weights and training
     noise).  Data: ``binarize`` mode, ``limit`` (first N training examples;
-    None = all).  Objective: ``beta`` (KL weight), ``kl_warmup`` (epochs of
-    linear warm-up).  Optimisation: ``optimizer``, ``lr``, ``batch_size`` (a
-    batch larger than the data set is the whole data set), ``epochs``.
+    None = all).  Objective: ``objective`` (one of objectives.OBJECTIVES),
+    ``k`` (samples of z per example), ``beta`` (KL weight), ``kl_warmup``
+    (epochs of linear warm-up; both only for the ELBO objectives).
+    Optimisation: ``optimizer``, ``lr``, ``lr_schedule`` (LR_SCHEDULES),
+    ``adam_eps`` (Adam's eps, default ADAM_EPS, None for the other
+    optimizers), ``batch_size`` (a batch larger than the data set is the
+    whole data set), ``epochs``.
     Evaluation: ``eval_k`` importance samples for the final log p(x) (0
     skips it).  Recorded only: ``data_dir``; ``out`` is the run's directory.
     """
@@ -66,10 +73,14 @@ class RunConfig:
     likelihood: str = "bernoulli"
     obs_var: float | str | None = None
     binarize: str = "none"
+    objective: str = "elbo"
+    k: int = 1
     beta: float = 1.0
     kl_warmup: float = 0.0
     optimizer: str = "adam"
     lr: float = 1e-3
+    lr_schedule: str = "constant"
+    adam_eps: float | None = None
     seed: int = 0
     dtype: str = "float32"
     limit: int | None = None
@@ -87,7 +98,7 @@ class RunConfig:
 
     def _check(self):
         """Check every field, normalising it to its JSON type (see the class docstring)."""
-        for name in ("epochs", "batch_size", "latent_dim"):
+        for name in ("epochs", "batch_size", "latent_dim", "k"):
             setattr(self, name, check_positive_int(getattr(self, name), flag(name)))
         self.seed = check_int(self.seed, flag("seed"), lo=0)
         self.eval_k = check_int(self.eval_k, flag("eval_k"), lo=0)
@@ -95,13 +106,21 @@ class RunConfig:
             self.limit = check_positive_int(self.limit, flag("limit"))
         self.hidden = _hidden_sizes(self.hidden)
         choices = {"activation": tuple(ACTIVATIONS), "likelihood": LIKELIHOODS,
-                   "binarize": BINARIZE_MODES, "optimizer": tuple(OPTIMIZERS), "dtype": DTYPES}
+                   "binarize": BINARIZE_MODES, "optimizer": tuple(OPTIMIZERS), "dtype": DTYPES,
+                   "objective": OBJECTIVES, "lr_schedule": LR_SCHEDULES}
         for name, valid in choices.items():
             check_choice(getattr(self, name), flag(name), valid)
         self.obs_var = _obs_var(self.obs_var, self.likelihood)
         self.beta = check_float(self.beta, flag("beta"), lo=0)
         self.kl_warmup = check_float(self.kl_warmup, flag("kl_warmup"), lo=0)
         self.lr = check_float(self.lr, flag("lr"), lo=0, lo_open=True)
+        self.adam_eps = _adam_eps(self.adam_eps, self.optimizer)
+        if self.objective in ("iwae", "wake-sleep") and (self.beta != 1 or self.kl_warmup):
+            raise ValueError(f"--objective {self.objective} has no KL weight: --beta must be 1 "
+                             "and --kl-warmup 0")
+        if self.objective == "wake-sleep" and self.k != 1:
+            raise ValueError(f"--objective wake-sleep draws one z per example: --k must be 1, "
+                             f"got {self.k}")
         if self.data_dir is not None:
             self.data_dir = _path(self.data_dir, "data_dir")
         self.out = _path(self.out, "out")
@@ -132,6 +151,16 @@ def _obs_var(obs_var, likelihood):
     if isinstance(obs_var, str):
         return check_choice(obs_var, "--obs-var", ("learned",))
     return check_float(obs_var, "--obs-var", lo=0, lo_open=True)
+
+
+def _adam_eps(adam_eps, optimizer):
+    """--adam-eps: a positive number for --optimizer adam (default ADAM_EPS), else None."""
+    if optimizer != "adam":
+        if adam_eps is not None:
+            raise ValueError(f"--adam-eps applies to --optimizer adam only, not {optimizer}")
+        return None
+    return ADAM_EPS if adam_eps is None else check_float(adam_eps, "--adam-eps", lo=0,
+                                                         lo_open=True)
 
 
 def _path(value, name):
@@ -169,4 +198,6 @@ def build_model(config, input_dim):
 
 def build_optimizer(config, params):
     """The optimizer of ``config`` over ``params`` (other hyperparameters at their defaults)."""
+    if config.optimizer == "adam":
+        return OPTIMIZERS["adam"](params, lr=config.lr, eps=config.adam_eps)
     return OPTIMIZERS[config.optimizer](params, lr=config.lr)

@@ -11,7 +11,8 @@ One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D)
     x_u8   = x[idx]                           (B, D)   uint8, np.take into a preallocated buffer
     xb     = binarize(x_u8, mode, rng)        (B, D)   model dtype, into a preallocated buffer
     beta_t = kl_weight(t, beta, warmup_steps)          t = 0, 1, 2, ... the global step
-    (loss, recon, kl), grads = model.loss_terms_and_grads(xb, rng, beta_t, out=grads)
+    (loss, recon, kl), grads = model.loss_terms_and_grads(xb, rng, beta_t, out=grads,
+                                                          objective=objective, k=k)
     optimizer.step(grads, grads_are_scratch=True)      one grads FlatParams, reused
 
 The last batch of an epoch holds the N mod B leftover examples (kept, as
@@ -34,8 +35,16 @@ weight linearly from 0 to beta over the first ``kl_warmup`` epochs:
 
     beta_t = beta * min(1, t / (kl_warmup * steps_per_epoch))
 
-Reported losses are -ELBO = recon + KL (beta = 1) in nats per example:
-positive, lower is better; beta_t only shapes the gradients.
+The objective (objectives.py) is the ELBO with the KL in closed form by
+default; ``objective`` and ``k`` choose another (estimator A, k samples, the
+IWAE bound, wake-sleep).  The learning rate is constant, or follows the IWAE
+paper's schedule (Burda et al. 2016, ``learning_rate(..., 'iwae')``):
+
+    lr_e = lr * 10^(-i/7)  in the 3^i epochs of stage i = 0..7 (3280 epochs; later epochs stay at i = 7)
+
+Reported training losses are the objective's, recon + KL (the -ELBO with
+beta = 1 for the default), in nats per example: positive, lower is better;
+beta_t only shapes the gradients.
 
 Divergence.  A non-finite loss, or gradients that are not finite (the
 optimizer refuses them before changing anything), stop training with
@@ -67,6 +76,18 @@ def train_generator(seed):
     return np.random.default_rng((seed, 1))
 
 
+def learning_rate(epoch, lr, schedule):
+    """The learning rate of ``epoch`` (1-based): ``lr``, or under the 'iwae'
+    schedule lr * 10^(-i/7) in stage i, which lasts 3^i epochs (i = 0..7)."""
+    if schedule == "constant":
+        return lr
+    stage, last_epoch_of_stage = 0, 1
+    while epoch > last_epoch_of_stage and stage < 7:
+        stage += 1
+        last_epoch_of_stage += 3 ** stage
+    return lr * 10 ** (-stage / 7)
+
+
 def kl_weight(step, beta, warmup_steps):
     """beta_t = beta * min(1, step / warmup_steps); beta when warmup_steps == 0."""
     if warmup_steps <= 0:
@@ -85,17 +106,18 @@ class TrainingStep:
     A smaller (last) batch uses the first rows of the same buffers.
     """
 
-    def __init__(self, model, optimizer, batch_size, binarize_mode="none"):
+    def __init__(self, model, optimizer, batch_size, binarize_mode="none", objective="elbo", k=1):
         self.model, self.optimizer, self.binarize_mode = model, optimizer, binarize_mode
+        self.objective, self.k = objective, k
         self.x_u8 = np.empty((batch_size, model.input_dim), dtype=np.uint8)
         self.x_in = np.empty((batch_size, model.input_dim), dtype=model.dtype)
         self.grads = model.params.zeros_like()
 
     def __call__(self, x, idx, rng, beta=1.0):
         """Train on the examples ``x[idx]`` (idx: (m,) ints, m <= B); returns
-        the batch means (recon, kl) in nats.  Raises validate.NonFiniteError,
-        before the optimizer changes anything, on a non-finite loss or
-        gradients that are not finite."""
+        the batch means (loss, recon, kl) in nats (loss is the objective's).
+        Raises validate.NonFiniteError, before the optimizer changes anything,
+        on a non-finite loss or gradients that are not finite."""
         m = idx.shape[0]
         # mode="clip": with an out= array, the default mode="raise" copies
         # through a temporary; the indices of a permutation never need clipping
@@ -104,51 +126,53 @@ class TrainingStep:
                       out=self.x_in[:m])
         # overflow and NaN are caught below, with a better message than numpy's warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            (_, recon, kl), grads = self.model.loss_terms_and_grads(xb, rng=rng, beta=beta,
-                                                                    out=self.grads)
-        check_finite(recon + kl, "the loss", f"recon {recon}, KL {kl}")
+            (loss, recon, kl), grads = self.model.loss_terms_and_grads(
+                xb, rng=rng, beta=beta, out=self.grads, objective=self.objective, k=self.k)
+        check_finite(loss, "the loss", f"recon {recon}, KL {kl}")
         self.optimizer.step(grads, grads_are_scratch=True)   # grads are recomputed next step
-        return recon, kl
+        return loss, recon, kl
 
 
 def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none", beta=1.0,
-                warmup_steps=0, first_step=0, epoch=1, progress=None):
+                warmup_steps=0, first_step=0, epoch=1, progress=None, objective="elbo", k=1):
     """One pass over the uint8 data set ``x`` (N, D) in a fresh random order.
 
-    Every step is a TrainingStep; ``first_step`` is the global step t of the
+    Every step is a TrainingStep of ``objective`` with ``k`` samples; ``first_step`` is the global step t of the
     first batch (for the KL warm-up), ``epoch`` only labels errors,
     ``progress`` (a progress.Progress) is updated after every step.  Raises
     TrainingDiverged, before the optimizer step, on a non-finite loss or
     gradient.
 
     Returns a dict of the epoch's means over examples, in nats:
-    ``loss`` (-ELBO), ``recon``, ``kl``; ``batch_losses`` (list, the -ELBO
-    of each batch), ``beta`` (the last step's KL weight), ``steps``,
+    ``loss`` (the objective: -ELBO by default), ``recon``, ``kl``;
+    ``batch_losses`` (list, the loss of each batch), ``beta`` (the last
+    step's KL weight), ``steps``,
     ``seconds`` and ``examples_per_sec``.
     """
     start = time.perf_counter()
     n = x.shape[0]
     steps = -(-n // batch_size)
-    step = TrainingStep(model, optimizer, min(batch_size, n), binarize_mode)
+    step = TrainingStep(model, optimizer, min(batch_size, n), binarize_mode, objective, k)
     perm = rng.permutation(n)
-    recon_sum = kl_sum = 0.0
+    loss_sum = recon_sum = kl_sum = 0.0
     batch_losses = []
     for s in range(steps):
         idx = perm[s * batch_size:(s + 1) * batch_size]
         beta_t = kl_weight(first_step + s, beta, warmup_steps)
         try:
-            recon, kl = step(x, idx, rng, beta_t)
+            loss, recon, kl = step(x, idx, rng, beta_t)
         except NonFiniteError as e:
             raise TrainingDiverged(f"training diverged at epoch {epoch}, step {s + 1}/{steps}: {e}",
                                    epoch, s + 1, before_update=optimizer.t == 0) from None
         m = idx.shape[0]
+        loss_sum += loss * m
         recon_sum += recon * m
         kl_sum += kl * m
-        batch_losses.append(recon + kl)
+        batch_losses.append(loss)
         if progress is not None:
             seen = s * batch_size + m
-            progress.update(s + 1, examples=seen, loss=(recon_sum + kl_sum) / seen)
+            progress.update(s + 1, examples=seen, loss=loss_sum / seen)
     seconds = time.perf_counter() - start
-    return {"loss": (recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n,
+    return {"loss": loss_sum / n, "recon": recon_sum / n, "kl": kl_sum / n,
             "batch_losses": batch_losses, "beta": beta_t, "steps": steps,
             "seconds": seconds, "examples_per_sec": n / seconds}

@@ -10,6 +10,7 @@ command line, "--lr"):
     check_float(value, name, lo, hi, ...)    a finite real number in a range; returns float
     check_choice(value, name, choices)       one of the strings ``choices``
     check_generator(rng, name)               a numpy.random.Generator
+    check_vae(model, what)                   a VAE (a model with an encoder q(z|x))
 
 The finiteness rule of numpyvae: numbers a user gives are finite, and a
 computation that turns finite input into NaN or inf raises NonFiniteError
@@ -71,6 +72,13 @@ def check_generator(rng, name="rng"):
         raise TypeError(f"{name} must be a numpy.random.Generator (np.random.default_rng(seed)), "
                         f"got {_show(rng)}")
     return rng
+
+
+def check_vae(model, what):
+    """``model`` unchanged if it is a VAE (has an encoder q(z|x)); ``what`` needs it."""
+    if getattr(model, "kind", None) != "vae":
+        raise TypeError(f"{what} needs a VAE (an encoder q(z|x)), got {type(model).__name__}")
+    return model
 
 
 def check_finite(value, what, advice=""):

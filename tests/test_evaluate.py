@@ -284,35 +284,48 @@ def test_active_units_counts_the_dims_whose_mean_varies():
 
 # -------------------------------------------------------------- bad input --
 
-def test_bad_input_raises_clear_errors():
+BAD_CALLS = [  # (call(model, x, rng, autoencoder), error, message)
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5), TypeError,
+     "rng must be a numpy.random.Generator"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, rng=0), TypeError,
+     "rng must be a numpy.random.Generator"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, np.random.RandomState(0)),
+     TypeError, r"rng must be a numpy.random.Generator .*\(RandomState\)"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 0, r), ValueError,
+     "k must be an integer >= 1, got 0"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, -3, r), ValueError,
+     "k must be an integer >= 1, got -3"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 2.5, r), TypeError,
+     "k must be an integer, got 2.5"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, True, r), TypeError,
+     "k must be an integer, got True"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, "5", r), TypeError,
+     "k must be an integer, got '5'"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, r, batch_elements=0),
+     ValueError, "batch_elements must be an integer >= 1"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x[:, :5], 5, r), ValueError,
+     r"x must have shape \(N, 12\)"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x[0], 5, r), ValueError,
+     r"x must have shape \(N, 12\)"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x.astype(np.float32), 5, r),
+     ValueError, "dtype float32 but the model is float64"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x + 2, 5, r), ValueError,
+     r"needs data in \[0, 1\]"),
+    (lambda m, x, r, a: elbo(m, x, None), TypeError, "rng must be a numpy.random.Generator"),
+    (lambda m, x, r, a: evaluate_elbo(m, x, None), TypeError,
+     "rng must be a numpy.random.Generator"),
+    (lambda m, x, r, a: active_units(m, x, batch_size=0), ValueError,
+     "batch_size must be an integer >= 1"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(a, x, 5, r), TypeError,
+     "evaluation needs a VAE"),
+    (lambda m, x, r, a: evaluate_elbo(a, x, r), TypeError, "evaluation needs a VAE"),
+    (lambda m, x, r, a: active_units(a, x), TypeError, "evaluation needs a VAE"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD_CALLS)
+def test_bad_input_raises_clear_errors(call, error, message):
     model = small_model()
-    x = small_data(model)
-    rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        importance_weighted_log_likelihood(model, x, 5)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        importance_weighted_log_likelihood(model, x, 5, rng=0)
-    for k in (0, -3, 2.5, True, "5"):
-        with pytest.raises(ValueError, match="k must be a positive integer"):
-            importance_weighted_log_likelihood(model, x, k, rng)
-    with pytest.raises(ValueError, match="batch_elements must be a positive integer"):
-        importance_weighted_log_likelihood(model, x, 5, rng, batch_elements=0)
-    with pytest.raises(ValueError, match=r"x must have shape \(N, 12\)"):
-        importance_weighted_log_likelihood(model, x[:, :5], 5, rng)
-    with pytest.raises(ValueError, match=r"x must have shape \(N, 12\)"):
-        importance_weighted_log_likelihood(model, x[0], 5, rng)
-    with pytest.raises(ValueError, match="dtype float32 but the model is float64"):
-        importance_weighted_log_likelihood(model, x.astype(np.float32), 5, rng)
-    with pytest.raises(ValueError, match=r"needs data in \[0, 1\]"):
-        importance_weighted_log_likelihood(model, x + 2, 5, rng)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        elbo(model, x, None)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        evaluate_elbo(model, x, None)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        active_units(model, x, batch_size=0)
     autoencoder = Autoencoder(12, (8,), 3, dtype=np.float64)
-    for f in (lambda: importance_weighted_log_likelihood(autoencoder, x, 5, rng),
-              lambda: evaluate_elbo(autoencoder, x, rng), lambda: active_units(autoencoder, x)):
-        with pytest.raises(ValueError, match="evaluation needs a VAE"):
-            f()
+    with pytest.raises(error, match=message):
+        call(model, small_data(model), np.random.default_rng(0), autoencoder)

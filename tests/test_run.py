@@ -247,5 +247,3 @@ def test_metrics_json_keeps_number_lists_on_one_line():
     obj = {"a": [1.5, -2e-05, 3], "b": {"c": [], "d": ["x"], "e": [[1, 2], [3]]}}
     text = to_json(obj)
     assert json.loads(text) == obj and "[1.5, -2e-05, 3]" in text
-
-

@@ -82,10 +82,10 @@ def test_settings_are_normalised_to_their_json_types(tmp_path):
 
 
 def test_resume_differences_name_the_flags_and_unknown_saved_settings():
-    saved = {**RunConfig().to_dict(), "lr": 0.01, "epochs": 3, "objective": "iwae"}
+    saved = {**RunConfig().to_dict(), "lr": 0.01, "epochs": 3, "colour": "red"}
     differ = resume_differences(saved, RunConfig())
     assert differ == ["--lr (saved 0.01, now 0.001)",
-                      "'objective' (saved 'iwae', unknown to this version of numpyvae)"]
+                      "'colour' (saved 'red', unknown to this version of numpyvae)"]
     assert resume_differences(RunConfig(epochs=50, out="x").to_dict(), RunConfig()) == []
 
 
