@@ -180,6 +180,13 @@ CASES = {
          edited_checkpoint(json_edit("metrics", lambda m: m["config"].update(colour="red"))), 2,
          "cannot resume {tmp}/run/checkpoint.npz: settings differ from the saved run's: "
          "'colour' (saved 'red', unknown to this version of numpyvae)"),
+        ("checkpoint-model-config-unknown-setting", OUT + ["--resume"],
+         edited_checkpoint(json_edit("config", lambda c: c.update(colour="red"))), 2,
+         "cannot resume {tmp}/run/checkpoint.npz: the model config has settings this version "
+         "of numpyvae does not know: colour"),
+        ("checkpoint-model-of-other-settings", OUT + ["--resume"],
+         edited_checkpoint(json_edit("config", lambda c: c.update(activation="tanh"))), 2,
+         "cannot resume {tmp}/run/checkpoint.npz: its model"),
         ("checkpoint-metrics-without-data", OUT + ["--resume"],
          edited_checkpoint(json_edit("metrics", lambda m: m.pop("data"))), 2,
          "cannot resume {tmp}/run/checkpoint.npz: its metrics lack a 'data' dict"),
