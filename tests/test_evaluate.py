@@ -11,6 +11,7 @@ is linear in x, including the exact posterior when S is diagonal.
 """
 
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -20,9 +21,10 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from numpyvae import VAE, Autoencoder
-from numpyvae.evaluate import (chunk_sizes, active_units, elbo, evaluate_elbo,
+from numpyvae.evaluate import (chunk_sizes, active_units, elbo, evaluate_bound, evaluate_elbo,
                                importance_weighted_log_likelihood)
 from numpyvae.gaussian import gaussian_log_density, standard_normal_log_density
+from numpyvae.validate import NonFiniteError
 
 D, L, S2 = 6, 3, 0.25
 
@@ -320,7 +322,23 @@ BAD_CALLS = [  # (call(model, x, rng, autoencoder), error, message)
      "evaluation needs a VAE"),
     (lambda m, x, r, a: evaluate_elbo(a, x, r), TypeError, "evaluation needs a VAE"),
     (lambda m, x, r, a: active_units(a, x), TypeError, "evaluation needs a VAE"),
+    (lambda m, x, r, a: evaluate_bound(m, x, "iwea", 2, r), ValueError,
+     r"objective must be one of \('elbo', 'elbo-mc', 'iwae', 'wake-sleep'\), got 'iwea'"),
+    (lambda m, x, r, a: evaluate_bound(m, x, "iwae", 0, r), ValueError, "k must be an integer"),
 ]
+
+
+def test_an_overflowing_evaluation_is_an_error_not_a_nan():
+    """A Gaussian decoder on unscaled pixels: the encoder's logvar overflows exp."""
+    model = VAE(D, (8,), 3, "gaussian", dtype=np.float32)
+    x = np.full((4, D), 255, np.float32)
+    rng = np.random.default_rng(0)
+    for call in (lambda: importance_weighted_log_likelihood(model, x, 3, rng),
+                 lambda: evaluate_bound(model, x, "iwae", 3, rng)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(NonFiniteError, match="scale the data"):
+                call()
 
 
 @pytest.mark.parametrize("call, error, message", BAD_CALLS)
