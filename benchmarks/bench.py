@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from matmul_floor import decoder_forward_products, training_step_products  # noqa: E402
 
-from numpyvae import VAE, Adam  # noqa: E402
+from numpyvae import VAE, AdamFast  # noqa: E402
 from numpyvae.evaluate import chunk_sizes, evaluate_elbo, importance_weighted_log_likelihood  # noqa: E402
 from numpyvae.mnist import load_mnist  # noqa: E402
 from numpyvae.train import TrainingStep, eval_inputs, train_epoch  # noqa: E402
@@ -89,7 +89,7 @@ def bench_step(x_train, repeats, binarize_mode, label):
     for dtype in (np.float32, np.float64):
         for batch in (100, 128):
             model = default_model(dtype)
-            step = TrainingStep(model, Adam(model.params, lr=1e-3), batch, binarize_mode)
+            step = TrainingStep(model, AdamFast(model.params, lr=1e-3), batch, binarize_mode)
             perm = rng.permutation(x_train.shape[0])
             batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]
             counter = iter(range(10 ** 9))
@@ -108,7 +108,7 @@ def bench_step(x_train, repeats, binarize_mode, label):
 
 def bench_epoch(data, n_epochs):
     model = default_model(np.float32)
-    opt = Adam(model.params, lr=1e-3)
+    opt = AdamFast(model.params, lr=1e-3)
     rng = np.random.default_rng(0)
     x_test = eval_inputs(data.x_test, "none", np.float32)
     seconds = []

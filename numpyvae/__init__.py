@@ -6,9 +6,9 @@ layers.py (forward/backward pairs), optim.py, gradcheck.py.
 """
 
 from numpyvae.autoencoder import Autoencoder
-from numpyvae.optim import SGD, Adagrad, Adam
+from numpyvae.optim import SGD, Adagrad, Adam, AdamFast
 from numpyvae.params import FlatParams
 from numpyvae.vae import VAE
 
-__all__ = ["VAE", "Autoencoder", "Adam", "Adagrad", "SGD", "FlatParams"]
+__all__ = ["VAE", "Autoencoder", "Adam", "AdamFast", "Adagrad", "SGD", "FlatParams"]
 __version__ = "0.1.0"

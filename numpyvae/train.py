@@ -50,11 +50,11 @@ import numpy as np
 from numpyvae.binarize import BINARIZE_MODES, binarize
 from numpyvae.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
 from numpyvae.evaluate import active_units, evaluate_elbo, importance_weighted_log_likelihood
-from numpyvae.optim import SGD, Adagrad, Adam
+from numpyvae.optim import SGD, Adagrad, AdamFast
 from numpyvae.progress import Progress, format_seconds
 from numpyvae.vae import VAE
 
-OPTIMIZERS = {"adam": Adam, "adagrad": Adagrad, "sgd": SGD}
+OPTIMIZERS = {"adam": AdamFast, "adagrad": Adagrad, "sgd": SGD}   # AdamFast: Adam's fast form
 CHECKPOINT, METRICS = "checkpoint.npz", "metrics.json"
 
 # Evaluation's random streams, seeded independently of the run's seed.
