@@ -41,15 +41,16 @@ except ImportError:
 
 import numpy as np
 from scipy import stats
-from scipy.special import expit
+from scipy.special import expit, logsumexp
 
-from numpyvae import gaussian, layers, likelihoods, optim
+from numpyvae import gaussian, layers, likelihoods, mlp, objectives, optim
 from numpyvae.autoencoder import Autoencoder
 from numpyvae.gradcheck import check_backward, check_parameter_gradients, constant_ratio, relative_error
 from numpyvae.params import FlatParams
 from numpyvae.vae import VAE
 
 TOL = 1e-6          # backward rows: max relative error against central differences
+FLOOR = 1e-4        # sections 2 and 3: entries below FLOOR x |loss| count in absolute terms
 VALUE_TOL = 1e-10   # forward rows and optimizer updates: against a formula evaluated another way
 STEP = 1e-5         # central-difference step
 
@@ -84,7 +85,7 @@ class Report:
         self.rows.append(row)
         ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
         error = "raised" if row.error == np.inf else f"{row.error:.1e}"
-        print(f"  {row.function:<54}{row.quantity:<16}{error:>9}{ratio:>7}  "
+        print(f"  {row.function:<54}{row.quantity:<19}{error:>8}{ratio:>7}  "
               f"{'PASS' if row.passed else 'FAIL'}{'  ' + row.note if row.note else ''}",
               file=self.stream)
         if self.first_failure and not row.passed:
@@ -93,7 +94,7 @@ class Report:
     def section(self, number, title):
         self.current = number
         print(f"\n{number}. {title}", file=self.stream)
-        print(f"  {'function':<54}{'checks':<16}{'rel err':>9}{'ratio':>7}  result",
+        print(f"  {'function':<54}{'checks':<19}{'rel err':>8}{'ratio':>7}  result",
               file=self.stream)
 
     def guarded(self, function, quantity, check):
@@ -116,12 +117,13 @@ class Report:
                         constant_ratio(got(), expected), error <= tol)]
         self.guarded(function, quantity, check)
 
-    def backward(self, function, forward, backward, inputs, wrt=None, variant=""):
+    def backward(self, function, forward, backward, inputs, wrt=None, variant="", floor=1e-8):
         """One row per checked input: backward against central differences of forward."""
         def check():
             return [Row(self.current, function, f"d{r.name} {variant}".strip(), r.max_rel_error,
                         r.ratio, r.passed)
-                    for r in check_backward(forward, backward, inputs, wrt=wrt, tol=TOL, h=STEP)]
+                    for r in check_backward(forward, backward, inputs, wrt=wrt, tol=TOL, h=STEP,
+                                            floor=floor)]
         self.guarded(function, "backward", check)
 
 
@@ -174,8 +176,27 @@ def check_operations(report, rng):
                     lambda dz, cache: gaussian.reparameterize_backward(dz, cache),
                     {"mu": mu, "logvar": logvar, "eps": eps}, wrt=("mu", "logvar"))
 
-    # the KL divergences (against scipy's entropy of the two densities would need
-    # integration; the closed forms are evaluated with the variances instead)
+    # log-densities at a sample: log p(z) = log N(z; 0, I), and log q(z|x) at
+    # z = mu + std * eps, whose backward gives the partials of log N(z; mu, var)
+    # with respect to z, mu and logvar as independent variables
+    z = mu + np.exp(logvar / 2) * eps
+    report.value("gaussian.standard_normal_log_density_forward", "log N(z; 0, I)",
+                 lambda: gaussian.standard_normal_log_density_forward(z)[0],
+                 stats.norm.logpdf(z).sum(axis=1))
+    report.backward("gaussian.standard_normal_log_density_backward",
+                    lambda *args: gaussian.standard_normal_log_density_forward(*args),
+                    lambda dlogp, cache: gaussian.standard_normal_log_density_backward(dlogp, cache),
+                    {"z": z})
+    report.value("gaussian.log_density_at_sample_forward", "log q(z|x)",
+                 lambda: gaussian.log_density_at_sample_forward(eps[None], logvar)[0][0],
+                 stats.norm.logpdf(z, mu, np.exp(logvar / 2)).sum(axis=1))
+    report.backward("gaussian.log_density_at_sample_backward",
+                    lambda z, mu, logvar: gaussian.log_density_at_sample_forward(
+                        (z - mu) / np.exp(logvar / 2), logvar),
+                    lambda dlogq, cache: gaussian.log_density_at_sample_backward(dlogq, cache),
+                    {"z": z, "mu": mu, "logvar": logvar})
+
+    # the KL divergences, forward against the closed form written with variances
     var = np.exp(logvar)
     report.value("gaussian.kl_standard_normal_forward", "KL",
                  lambda: gaussian.kl_standard_normal_forward(mu, logvar)[0],
@@ -229,46 +250,249 @@ def check_likelihood(report, name, make, x, out, expected, variant=""):
                     {"x": x, "out": out}, wrt=("out",), variant=variant)
 
 
-# -------------------------------------------------------- 3. whole models --
+# ------------------------------------------------- 2. one backward pass --
 
-def small_model(cls, args, rng):
-    """A float64 model of the chosen size with small random nonzero biases.
+KINK_MARGIN = 1e-3   # |pre-activation| >= this for ReLU/LeakyReLU: a 1e-5 step never crosses 0
 
-    Biases start at zero; a ReLU unit that is dead for an example then feeds
-    exactly 0 into the next layer, the kink where a central difference
-    averages two slopes.  Random biases move pre-activations off it.
+
+def small_model(cls, args, rng, x, eps=None, dream=False):
+    """A float64 model of the chosen size, with small random nonzero biases.
+
+    ReLU and LeakyReLU have a kink at 0, where a central difference averages
+    two slopes and disagrees with any backward.  So, for those, the biases are
+    drawn again until every hidden pre-activation the checks will see (the
+    encoder's on x, the decoder's on z for every sample of eps, and with
+    ``dream`` those of the sleep phase's dream) is at least KINK_MARGIN from 0.
     """
     likelihood, obs_var = LIKELIHOODS[args.likelihood]
     model = cls(args.input_dim, args.hidden, args.latent, likelihood, obs_var, args.activation,
                 np.float64, args.seed)
-    for name, p in model.params.items():
-        if name.endswith(".b"):
-            p[...] = rng.uniform(0.05, 0.2, p.shape) * rng.choice([-1.0, 1.0], p.shape)
-    return model
+    for _ in range(1000):
+        for name, p in model.params.items():
+            if name.endswith(".b"):
+                p[...] = rng.uniform(0.05, 0.2, p.shape) * rng.choice([-1.0, 1.0], p.shape)
+        if args.activation not in ("relu", "leaky_relu") or \
+                kink_distance(model, x, eps, dream, args.seed) >= KINK_MARGIN:
+            return model
+    raise SystemExit("no biases keep every ReLU input off its kink; try another --seed")
 
 
-def model_data(args, rng):
-    """A batch x (N, D) valid for the likelihood and eps (N, L)."""
+def kink_distance(model, x, eps, dream, seed):
+    """The smallest |pre-activation| of a hidden layer over the inputs the checks use."""
+    if model.kind == "vae":
+        mu, logvar = model.encode(x)
+        z = (mu + np.exp(logvar / 2) * eps).reshape(-1, model.latent_dim)
+    else:
+        z = model.encode(x)
+    inputs = [(model.encoder, x), (model.decoder, z)]
+    if dream:
+        trace = {}
+        objectives.loss_and_grads(model, x, "wake-sleep", eps=eps, trace=trace,
+                                  rng=np.random.default_rng(seed))
+        inputs += [(model.encoder, trace["x_dream"]), (model.decoder, trace["z_dream"])]
+    distance = np.inf
+    for network, inp in inputs:
+        caches = network.forward(model.params, inp)[1]
+        for i, ((h, W), _) in enumerate(caches[:-1]):            # the hidden layers
+            pre = h @ W + model.params[f"{network.prefix}.{i}.b"]
+            distance = min(distance, float(np.min(np.abs(pre))))
+    return distance
+
+
+def model_data(args, rng, k=1):
+    """A batch x (N, D) valid for the likelihood, and eps: (N, L) for k = 1, else (k, N, L)."""
     if args.likelihood == "bernoulli":
         x = (rng.random((args.batch, args.input_dim)) < 0.5).astype(np.float64)
     else:
         x = rng.standard_normal((args.batch, args.input_dim))
-    return x, rng.standard_normal((args.batch, args.latent))
+    eps = rng.standard_normal((k, args.batch, args.latent))
+    return x, eps[0] if k == 1 else eps
+
+
+OBJECTIVE_FUNCTIONS = {"elbo": "elbo_closed_form_kl", "elbo-mc": "elbo_sampled_kl", "iwae": "iwae"}
+
+
+class ObjectiveReference:
+    """The objective written again, independently of objectives.py, as a
+    function of any intermediate of the chain (scipy for the densities):
+
+        loss(z, mu, logvar)  with  log p(x|z) = likelihood(x, decoder(z)),
+                                   log p(z) = log N(z; 0, I),  log q(z|x) = log N(z; mu, var),
+                                   KL = closed form of KL(N(mu, var) || N(0, I))
+
+    z is an argument of its own, so a derivative with respect to z holds mu
+    and logvar fixed, and one with respect to mu at fixed z is the "direct"
+    part; z(mu, logvar) = mu + exp(logvar / 2) eps gives the rest.
+    """
+
+    def __init__(self, model, x, eps, objective, beta):
+        self.model, self.x, self.eps, self.objective = model, x, eps, objective
+        self.beta = beta if objective in ("elbo", "elbo-mc") else 1.0
+
+    def from_logpx(self, logpx, z, mu, logvar):
+        logpz = stats.norm.logpdf(z).sum(axis=-1)                               # (k, N)
+        logq = stats.norm.logpdf(z, mu, np.exp(logvar / 2)).sum(axis=-1)        # (k, N)
+        if self.objective == "elbo":
+            kl = 0.5 * np.sum(np.exp(logvar) + mu ** 2 - 1 - logvar, axis=-1)   # (N,)
+            return -np.mean(logpx) + self.beta * np.mean(kl)
+        if self.objective == "elbo-mc":
+            return np.mean(-logpx + self.beta * (logq - logpz))
+        k = logpx.shape[0]
+        return -np.mean(logsumexp(logpx + logpz - logq, axis=0) - np.log(k))
+
+    def logpx(self, decoder_out):
+        return self.model.likelihood.log_prob_forward(self.x, decoder_out)[0]
+
+    def decoder_out(self, z):
+        k, n, latent = z.shape
+        return self.model.decoder.forward(self.model.params, z.reshape(k * n, latent))[0] \
+            .reshape(k, n, -1)
+
+    def loss(self, z, mu, logvar):
+        return self.from_logpx(self.logpx(self.decoder_out(z)), z, mu, logvar)
+
+    def z(self, mu, logvar):
+        return mu + np.exp(logvar / 2) * self.eps
+
+    def from_encoder_out(self, h):
+        latent = h.shape[1] // 2
+        mu, logvar = h[:, :latent], h[:, latent:]
+        return self.loss(self.z(mu, logvar), mu, logvar)
+
+
+def tail(network, params, start):
+    """The layers start, start+1, ... of an MLP as an MLP of their own, with
+    a parameter dict that renames layer start + j to j."""
+    sizes = network.sizes[start:]
+    names = {f"{network.prefix}.{j}.{w}": params[f"{network.prefix}.{start + j}.{w}"]
+             for j in range(len(sizes) - 1) for w in "Wb"}
+    return mlp.MLP(network.prefix, sizes, network.activation), names
+
+
+def check_layer_inputs(report, network, params, x_in, dout, loss_of_output, floor):
+    """For every layer i >= 1 of an MLP, from the last back: dL/d(its input), from
+    MLP.backward on the layers i.. given dout, against central differences of
+    loss_of_output(layers i..(input))."""
+    caches = network.forward(params, x_in)[1]
+    for i in reversed(range(1, len(caches))):
+        layer_input = caches[i][0][0]                       # linear_forward's cache: (x, W)
+        part, part_params = tail(network, params, i)
+
+        def forward(h, part=part, part_params=part_params):
+            out, cache = part.forward(part_params, h)
+            return loss_of_output(out), cache
+
+        def backward(_, cache, part=part, part_params=part_params):
+            scratch = {name: np.zeros_like(p) for name, p in part_params.items()}
+            return part.backward(scratch, dout, cache)
+        report.backward("mlp.MLP.backward", forward, backward,
+                        {f"({network.prefix}.{i} input)": layer_input}, floor=floor)
+
+
+def check_backward_pass(report, args, rng):
+    """Every intermediate gradient of one backward pass (objectives.py's trace)."""
+    x, eps = model_data(args, rng, args.k)
+    model = small_model(VAE, args, rng, x, eps)
+    beta = args.beta if args.objective in ("elbo", "elbo-mc") else 1.0
+    trace = {}
+
+    def backward_pass():
+        objectives.loss_and_grads(model, x, args.objective, args.k, beta, eps=eps, trace=trace)
+        return []
+    report.guarded("objectives.loss_and_grads", "trace", backward_pass)
+    if not trace:
+        return
+    ref = ObjectiveReference(model, x, trace["eps"], args.objective, beta)
+    mu, logvar, z = trace["mu"], trace["logvar"], trace["z"]
+    floor = loss_floor(ref.loss(z, mu, logvar))
+    objective_fn = f"objectives.{OBJECTIVE_FUNCTIONS[args.objective]}"
+    direct_fn = objective_fn if args.objective == "elbo" else "objectives._backward_through_log_weights"
+    chain = "objectives.backward_through_samples"
+
+    def row(function, name, value, loss_of_value):
+        """trace[name] (a gradient dL/dv, named 'd' + v) against differences of loss_of_value(v)."""
+        report.backward(function, lambda v: (loss_of_value(v), None),
+                        lambda _, __, name=name: trace[name], {name[1:]: value}, floor=floor)
+
+    row(objective_fn, "dlogpx", trace["logpx"], lambda v: ref.from_logpx(v, z, mu, logvar))
+    row(f"likelihoods.{type(model.likelihood).__name__}.log_prob_backward", "ddecoder_out",
+        trace["decoder_out"], lambda v: ref.from_logpx(ref.logpx(v), z, mu, logvar))
+    k, n, latent = z.shape
+    check_layer_inputs(report, model.decoder, model.params, z.reshape(k * n, latent),
+                       trace["ddecoder_out"].reshape(k * n, -1),
+                       lambda out: ref.from_logpx(ref.logpx(out.reshape(k, n, -1)), z, mu, logvar),
+                       floor)
+    row(chain, "dz", z, lambda v: ref.loss(v, mu, logvar))
+    row("gaussian.reparameterize_backward", "dmu_via_z", mu, lambda v: ref.loss(ref.z(v, logvar), mu, logvar))
+    row("gaussian.reparameterize_backward", "dlogvar_via_z", logvar,
+        lambda v: ref.loss(ref.z(mu, v), mu, logvar))
+    row(direct_fn, "dmu_direct", mu, lambda v: ref.loss(z, v, logvar))
+    row(direct_fn, "dlogvar_direct", logvar, lambda v: ref.loss(z, mu, v))
+    row(chain, "dmu", mu, lambda v: ref.loss(ref.z(v, logvar), v, logvar))
+    row(chain, "dlogvar", logvar, lambda v: ref.loss(ref.z(mu, v), mu, v))
+    encoder_out = np.concatenate([mu, logvar], axis=1)
+    row(chain, "dencoder_out", encoder_out, ref.from_encoder_out)
+    check_layer_inputs(report, model.encoder, model.params, x, trace["dencoder_out"],
+                       ref.from_encoder_out, floor)
+
+
+# -------------------------------------------------------- 3. whole models --
+
+def loss_floor(loss):
+    """relative_error's floor for gradients of a loss of this size.
+
+    Central differences resolve an entry of a gradient only to about
+    1e-16 |loss| / STEP = 1e-11 |loss| (the rounding of the loss itself), so
+    an entry far below 1e-5 |loss| cannot be checked to TOL relative by any
+    correct backward.  Entries below FLOOR |loss| are therefore compared in
+    absolute terms, to TOL x FLOOR |loss|; a wrong backward is still caught
+    on every entry above that.
+    """
+    return FLOOR * max(1.0, abs(float(loss)))
+
+
+def parameter_rows(report, function, model, loss_and_grads, names=None):
+    """One row per parameter tensor (all, or those in ``names``)."""
+    def check():
+        floor = loss_floor(loss_and_grads()[0])
+        return [Row(report.current, function, name, err, None, err <= TOL)
+                for name, (_, err) in check_parameter_gradients(model.params, loss_and_grads,
+                                                                STEP, floor).items()
+                if names is None or name in names]
+    report.guarded(function, "parameters", check)
 
 
 def check_models(report, args, rng):
+    """A VAE under every objective, the Autoencoder: every parameter tensor."""
+    runs = [("elbo", 2, args.beta), ("elbo-mc", 2, args.beta), ("iwae", 3, 1.0)]   # k = 1: section 2
+    for objective, k, beta in runs:
+        x, eps = model_data(args, rng, k)
+        model = small_model(VAE, args, rng, x, eps)
+        parameter_rows(report, f"objectives.{OBJECTIVE_FUNCTIONS[objective]} (k {k})", model,
+                       lambda model=model, x=x, eps=eps, objective=objective, k=k, beta=beta:
+                       _loss(objectives.loss_and_grads(model, x, objective, k, beta, eps=eps)))
+    # wake-sleep descends two losses, one per network: the wake phase's
+    # -log p(x|z) (decoder) and the sleep phase's -log q(z|x) of a dream drawn
+    # afresh from the same seed at every evaluation (encoder)
     x, eps = model_data(args, rng)
-    vae = small_model(VAE, args, rng)
-    ae = small_model(Autoencoder, args, rng)
-    runs = [(f"VAE.loss_and_grads (beta {args.beta:g})", vae,
-             lambda: vae.loss_and_grads(x, eps=eps, beta=args.beta)),
-            ("Autoencoder.loss_and_grads", ae, lambda: ae.loss_and_grads(x))]
-    for function, model, loss_and_grads in runs:
-        def check(model=model, loss_and_grads=loss_and_grads, function=function):
-            return [Row(report.current, function, name, err, None, err <= TOL)
-                    for name, (_, err) in check_parameter_gradients(model.params, loss_and_grads,
-                                                                    STEP).items()]
-        report.guarded(function, "parameters", check)
+    model = small_model(VAE, args, rng, x, eps, dream=True)
+    for phase, loss_key in (("wake", "recon"), ("sleep", "sleep_loss")):
+        def wake_sleep(model=model, x=x, eps=eps, loss_key=loss_key):
+            trace = {}
+            terms, grads = objectives.loss_and_grads(model, x, "wake-sleep", eps=eps, trace=trace,
+                                                     rng=np.random.default_rng(args.seed))
+            return {**terms, **trace}[loss_key], grads
+        prefix = "decoder" if phase == "wake" else "encoder"
+        parameter_rows(report, "objectives.wake_sleep" if phase == "wake" else "objectives.sleep_phase",
+                       model, wake_sleep, [n for n in model.params if n.startswith(prefix)])
+    x, _ = model_data(args, rng)
+    ae = small_model(Autoencoder, args, rng, x)
+    parameter_rows(report, "autoencoder.Autoencoder.loss_and_grads", ae, lambda: ae.loss_and_grads(x))
+
+
+def _loss(terms_and_grads):
+    terms, grads = terms_and_grads
+    return terms["loss"], grads
 
 
 # --------------------------------------------------------- 4. optimizers --
@@ -362,6 +586,10 @@ def parser():
                    help="decoder of the models (default: %(default)s)")
     p.add_argument("--beta", type=nonnegative_float, default=0.5,
                    help="KL weight (default: %(default)s; != 1 so a forgotten beta shows)")
+    p.add_argument("--objective", choices=sorted(OBJECTIVE_FUNCTIONS), default="elbo",
+                   help="objective of the backward pass of section 2 (default: %(default)s)")
+    p.add_argument("--k", type=positive_int, default=1,
+                   help="samples of z per example in section 2 (default: %(default)s)")
     p.add_argument("--hidden", type=hidden_sizes, default=(5,),
                    help="hidden layer sizes, e.g. 5 or 8,6 (default: 5)")
     p.add_argument("--latent", type=positive_int, default=2, help="latent size (default: 2)")
@@ -373,14 +601,19 @@ def parser():
     return p
 
 
-def run(args, stream=sys.stdout):
+def run(args, stream=None):
     """Every check in order; returns the rows (up to the first failure with -x)."""
+    stream = sys.stdout if stream is None else stream
     rng = np.random.default_rng(args.seed)
     report = Report(stream, args.first_failure)
     sections = [
         ("Operations, each forward/backward pair on its own", lambda: check_operations(report, rng)),
-        (f"Whole models, every parameter tensor ({args.activation}, {args.likelihood})",
-         lambda: check_models(report, args, rng)),
+        (f"One backward pass ({args.objective}, k {args.k}, beta {args.beta:g}, {args.activation}, "
+         f"{args.likelihood}): every intermediate\n   gradient against the loss as a function "
+         "of that intermediate",
+         lambda: check_backward_pass(report, args, rng)),
+        (f"Whole models ({args.activation}, {args.likelihood}, beta {args.beta:g}): every "
+         "parameter tensor under every objective", lambda: check_models(report, args, rng)),
         ("Optimizers, every update against the textbook formula", lambda: check_optimizers(report, rng)),
     ]
     try:
@@ -392,16 +625,21 @@ def run(args, stream=sys.stdout):
     return report.rows
 
 
-def main(argv=None, stream=sys.stdout):
+def main(argv=None, stream=None):
     args = parser().parse_args(argv)
+    stream = sys.stdout if stream is None else stream
     start = time.perf_counter()
-    print("numpyvae gradient check: every backward against central differences, float64", file=stream)
-    print(f"  rel err = max |analytic - numerical| / max(|analytic| + |numerical|, 1e-8), "
-          f"step {STEP:g}; a backward passes at <= {TOL:g},", file=stream)
-    print(f"  a forward value or an optimizer update at <= {VALUE_TOL:g} against a formula "
-          "written another way", file=stream)
-    print("  ratio = analytic / numerical where that is one constant (2.00: twice too large, "
-          "-1.00: sign flipped)", file=stream)
+    for line in (
+            f"numpyvae gradient check, float64: every backward against central differences "
+            f"(step {STEP:g})",
+            "  rel err  max |analytic - numerical| / max(|analytic| + |numerical|, floor), floor "
+            f"1e-8 ({FLOOR:g} x |loss| in 2, 3)",
+            f"           a gradient passes at <= {TOL:g}; a forward value or an optimizer update, "
+            f"against its formula written",
+            f"           another way, at <= {VALUE_TOL:g}",
+            "  ratio    analytic / numerical where that is one constant: 2.00 twice too large, "
+            "-1.00 sign flipped, 0.00 missing"):
+        print(line, file=stream)
     rows = run(args, stream)
     passed = sum(row.passed for row in rows)
     failed = [row for row in rows if not row.passed]

@@ -116,11 +116,12 @@ def constant_ratio(analytic, numerical, rtol=1e-3, floor=1e-8):
     return ratio
 
 
-def check_parameter_gradients(params, loss_and_grads, h=STEP):
+def check_parameter_gradients(params, loss_and_grads, h=STEP, floor=1e-8):
     """Compare a model's analytic gradients with central differences, tensor by tensor.
 
     params : dict name -> ndarray, read by ``loss_and_grads`` and perturbed in place
     loss_and_grads : () -> (loss, grads), grads with the keys of params
+    floor : relative_error's floor
     Returns dict name -> (max |analytic gradient|, max relative error).
     """
     _, grads = loss_and_grads()
@@ -129,7 +130,7 @@ def check_parameter_gradients(params, loss_and_grads, h=STEP):
     analytic = {name: np.array(g, copy=True) for name, g in grads.items()}
     return {name: (float(np.max(np.abs(analytic[name]))),
                    relative_error(analytic[name],
-                                  numerical_gradient(lambda: loss_and_grads()[0], p, h)))
+                                  numerical_gradient(lambda: loss_and_grads()[0], p, h), floor))
             for name, p in params.items()}
 
 
@@ -181,7 +182,8 @@ def _float64_copies(inputs):
     return copies
 
 
-def check_backward(forward, backward, inputs, wrt=None, dout=None, tol=TOL, h=STEP, seed=0):
+def check_backward(forward, backward, inputs, wrt=None, dout=None, tol=TOL, h=STEP, seed=0,
+                   floor=1e-8):
     """Check ``backward`` against central differences of ``forward``, input by input.
 
     forward : (*inputs) -> (out, cache), in the library's convention
@@ -195,6 +197,8 @@ def check_backward(forward, backward, inputs, wrt=None, dout=None, tol=TOL, h=ST
     dout : upstream gradient of out's shape (default: standard normal draws
         from ``seed``; 1.0 when out is a scalar)
     tol : pass mark on the max relative error; h : the central-difference step
+    floor : relative_error's floor (entries with |analytic| + |numerical| below
+        it are compared in absolute terms, as a fraction of it)
 
     Returns a list with one BackwardCheck per name in ``wrt``.  The
     numerical gradient is that of sum(forward(...)[0] * dout), the
@@ -235,7 +239,7 @@ def check_backward(forward, backward, inputs, wrt=None, dout=None, tol=TOL, h=ST
             raise ValueError(f"the gradient for {name!r} has shape {analytic.shape}, "
                              f"the input {copies[name].shape}")
         numerical = numerical_gradient_array(lambda: run_forward()[0], copies[name], dout, h)
-        error = relative_error(analytic, numerical)
+        error = relative_error(analytic, numerical, floor)
         rows.append(BackwardCheck(name, error, constant_ratio(analytic, numerical),
                                   bool(error <= tol), analytic, numerical))
     return rows
