@@ -548,34 +548,25 @@ def check_optimizers(report, rng, steps=4):
 
 # ------------------------------------------------------------------ main --
 
-def hidden_sizes(text):
-    try:
-        sizes = tuple(int(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        sizes = ()
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive sizes like 5 or 8,6, got {text!r}")
-    return sizes
+def flag_type(convert, valid, expected):
+    """An argparse type: convert(text), accepted when valid(value); else an
+    error that says what was expected."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def nonnegative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+hidden_sizes = flag_type(lambda text: tuple(int(s) for s in text.split(",") if s.strip()),
+                         lambda sizes: len(sizes) > 0 and min(sizes) >= 1,
+                         "positive sizes like 5 or 8,6")
+positive_int = flag_type(int, lambda value: value >= 1, "a positive integer")
+nonnegative_float = flag_type(float, lambda value: value >= 0, "a number >= 0")
 
 
 def parser():
