@@ -4,14 +4,14 @@
 
 Prints, for the default model (784-400-20 ReLU, Bernoulli, Adam):
 
-1. step: median ms of one full training step (train.TrainingStep: batch
+1. step: median ms of one full training step (trainer.TrainingStep: batch
    gather, conversion or binarization, forward, backward, Adam) at batch
    100 and 128 in float32 and float64, next to the median ms of the same
    step's matrix products alone (benchmarks/matmul_floor.py), the ratio,
    and steps/s.  The two are timed alternately in the same process, so
    both see the same machine.
 2. epoch: median seconds of a full epoch of the default run (469 steps of
-   train.train_epoch plus the test-set -ELBO), over --epochs epochs.
+   trainer.train_epoch plus the test-set -ELBO), over --epochs epochs.
 3. eval: importance-weighted log-likelihood at k=5000 on --eval-examples
    test images, against the matrix products of the same decoder passes,
    the two timed alternately chunk by chunk; scaled linearly to the 10,000
@@ -52,7 +52,8 @@ from matmul_floor import decoder_forward_products, training_step_products  # noq
 from numpyvae import VAE, AdamFast  # noqa: E402
 from numpyvae.evaluate import chunk_sizes, evaluate_elbo, importance_weighted_log_likelihood  # noqa: E402
 from numpyvae.mnist import load_mnist  # noqa: E402
-from numpyvae.train import TrainingStep, eval_inputs, train_epoch  # noqa: E402
+from numpyvae.run import eval_inputs  # noqa: E402
+from numpyvae.trainer import TrainingStep, train_epoch  # noqa: E402
 
 
 def median_ms(fn, repeats):

@@ -3,7 +3,7 @@
     python benchmarks/profile_step.py --data-dir ../shared/data/mnist
 
 Runs --steps training steps of the default model (784-400-20 ReLU,
-Bernoulli, Adam, batch 128, float32; train.TrainingStep) under cProfile and
+Bernoulli, Adam, batch 128, float32; trainer.TrainingStep) under cProfile and
 prints, per function, its own time per step (tottime / steps, in us): the
 matrix products show up inside linear_forward / linear_backward_fast, Adam
 in AdamFast._update, the likelihood in BernoulliLikelihoodFast's
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import default_model, load_data  # noqa: E402
 
 from numpyvae import AdamFast  # noqa: E402
-from numpyvae.train import TrainingStep  # noqa: E402
+from numpyvae.trainer import TrainingStep  # noqa: E402
 
 
 def main(argv=None):

@@ -18,6 +18,7 @@ import numpy as np
 
 from numpyvae.gaussian import gaussian_log_density_backward, gaussian_log_density_forward
 from numpyvae.layers import sigmoid, softplus
+from numpyvae.validate import check_float
 
 
 class BernoulliLikelihood:
@@ -127,13 +128,10 @@ class GaussianLikelihood:
     def __init__(self, obs_var=1.0, dtype=np.float64):
         self.learned = isinstance(obs_var, str) and obs_var == "learned"
         if not self.learned:
-            try:
-                value = None if isinstance(obs_var, str) else float(obs_var)
-            except (TypeError, ValueError):
-                value = None
-            if value is None or not np.isfinite(value) or value <= 0:
-                raise ValueError(f"obs_var must be a positive float or 'learned', got {obs_var!r}")
-            obs_var = value                      # a plain float: JSON-serialisable in config()
+            if isinstance(obs_var, str):
+                raise ValueError(f"obs_var must be a positive number or 'learned', got {obs_var!r}")
+            # a plain float: JSON-serialisable in config()
+            obs_var = check_float(obs_var, "obs_var", lo=0, lo_open=True)
             self.fixed_logvar = np.asarray(np.log(obs_var), dtype=dtype)
         self.obs_var = obs_var
 
@@ -172,8 +170,11 @@ class GaussianLikelihood:
         return noise + mean
 
 
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+
 def make_likelihood(name, obs_var=1.0, dtype=np.float64):
-    """'bernoulli' or 'gaussian' (with ``obs_var`` a float or 'learned'),
+    """One of LIKELIHOODS: 'bernoulli' or 'gaussian' (with ``obs_var`` a float or 'learned'),
     in the fast form where there is one (BernoulliLikelihoodFast)."""
     if name == "bernoulli":
         return BernoulliLikelihoodFast()

@@ -17,7 +17,7 @@ runs once over the single contiguous buffer; otherwise it runs once per
 tensor.  ``Adam`` is the update as the paper writes it; ``AdamFast``, what
 training uses, computes the same update with in-place operations into a
 preallocated scratch buffer.  With ``grads_are_scratch=True``
-(train.TrainingStep, which recomputes its gradients every step) SGD and
+(trainer.TrainingStep, which recomputes its gradients every step) SGD and
 AdamFast use the gradient arrays themselves as that scratch buffer once
 they have read them: the same numbers, one array of the parameters' size
 fewer to stream through the cache.  Timings: benchmarks/fast_forms.md.
@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from numpyvae.params import FlatParams
+from numpyvae.validate import check_finite, check_float
 
 
 def _zeros_like(params):
@@ -36,20 +37,45 @@ def _zeros_like(params):
     return {name: np.zeros_like(p) for name, p in params.items()}
 
 
+class CheckedNumber:
+    """A hyperparameter attribute that is checked (finite, in range) whenever it
+    is set: in the constructor, or later by a learning-rate schedule."""
+
+    def __init__(self, **bounds):
+        self.bounds = bounds
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else obj.__dict__[self.name]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = check_float(value, self.name, **self.bounds)
+
+
 class Optimizer:
     """Base class: bookkeeping shared by all optimizers; subclasses define
     ``state_names`` and ``_update(p, g, tmp, *state)`` for one array, and
     set ``tmp_may_be_g`` if ``_update`` never reads g after writing to tmp
-    (so tmp may be g itself)."""
+    (so tmp may be g itself).
+
+    ``lr`` and ``weight_decay`` (and a subclass's ``eps``) must be finite,
+    lr > 0, weight_decay >= 0, eps > 0 (eps = 0 turns a zero gradient into
+    0/0 = NaN); ``step`` refuses gradients that are not finite.
+    """
 
     state_names = ()
     tmp_may_be_g = False
+    lr = CheckedNumber(lo=0, lo_open=True)
+    weight_decay = CheckedNumber(lo=0)
+    eps = CheckedNumber(lo=0, lo_open=True)
 
     def __init__(self, params, lr, weight_decay=0.0):
-        if not lr > 0:
-            raise ValueError(f"learning rate must be positive, got {lr}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        if not isinstance(params, dict) or not params or not all(
+                isinstance(p, np.ndarray) and p.dtype.kind == "f" for p in params.values()):
+            raise TypeError("params must be a non-empty dict of float arrays (e.g. model.params), "
+                            f"got {type(params).__name__}")
         self.params, self.lr, self.weight_decay = params, lr, weight_decay
         self.t = 0
         self.state = {name: _zeros_like(params) for name in self.state_names}
@@ -88,10 +114,17 @@ class Optimizer:
     def step(self, grads, grads_are_scratch=False):
         """Apply one update to every parameter, in place.
 
-        ``grads_are_scratch=True`` allows the update to overwrite ``grads``
+        Gradients that are not finite raise validate.NonFiniteError before
+        anything changes.  ``grads_are_scratch=True`` allows the update to overwrite ``grads``
         (see the module docstring); the parameters and state come out the same.
         """
         arrays = list(self._arrays(grads, grads_are_scratch))   # checks every key and shape first
+        for _, g, *_ in arrays:
+            # one BLAS pass; inf or NaN if any gradient is, or if g^2 overflows (Adam's v)
+            with np.errstate(over="ignore", invalid="ignore"):
+                square_norm = float(np.dot(g.ravel(), g.ravel()))
+            check_finite(square_norm, "the squared norm of grads",
+                         "a gradient is NaN or inf, or too large to square; no parameter was changed")
         self.t += 1
         for a in arrays:
             self._update(*a)

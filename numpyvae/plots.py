@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 from scipy.stats import norm
 
 from numpyvae.evaluate import posterior_means
+from numpyvae.rundir import PLOTS
 
 DPI = 120
 
@@ -184,7 +185,7 @@ def plot_manifold(path, decode, image_shape, n=20, dtype=np.float32):
 
 
 def plot_run(out_dir, model, x_test, y_test, epochs, image_shape, rng, n_images=64):
-    """The PNGs of a run in ``out_dir``; returns their paths.
+    """The PNGs of a run in ``out_dir`` (named in rundir.PLOTS); returns their paths.
 
     model : a trained VAE; x_test : (N, D) test inputs of the model's dtype;
     y_test : (N,) labels; epochs : the per-epoch records of metrics.json
@@ -195,18 +196,19 @@ def plot_run(out_dir, model, x_test, y_test, epochs, image_shape, rng, n_images=
     out = Path(out_dir)
     shown = x_test[:n_images]
     paths = [
-        plot_reconstructions(out / "reconstructions.png", shown, model.reconstruct(shown),
+        plot_reconstructions(out / PLOTS["reconstructions"], shown, model.reconstruct(shown),
                              image_shape),
-        plot_samples(out / "samples.png", model.sample(n_images, rng),
+        plot_samples(out / PLOTS["samples"], model.sample(n_images, rng),
                      image_shape),
-        plot_loss_curves(out / "loss_curves.png",
+        plot_loss_curves(out / PLOTS["loss_curves"],
                          *(np.array([r[k] for r in epochs])
                            for k in ("train_loss", "test_loss", "test_recon", "test_kl")),
                          batch_losses=[r["train_batch_losses"] for r in epochs]),
-        plot_latent_scatter(out / "latent_scatter.png", posterior_means(model, x_test), y_test),
+        plot_latent_scatter(out / PLOTS["latent_scatter"], posterior_means(model, x_test),
+                            y_test),
     ]
     if model.latent_dim == 2:
-        paths.append(plot_manifold(out / "manifold.png", model.decode, image_shape,
+        paths.append(plot_manifold(out / PLOTS["manifold"], model.decode, image_shape,
                                    dtype=model.dtype))
     return paths
 
