@@ -48,6 +48,10 @@ class BernoulliLikelihood:
         """x, logits : (..., D) -> logp : (...,), cache (x, logits):
 
             logp = sum_d [ x_d * l_d - softplus(l_d) ]
+
+        (Where x_d = 1 and l_d >> 0 a term is the difference of two numbers
+        near l_d, accurate to eps * l_d absolutely; the fast form's
+        rewriting cancels exactly there.)
         """
         return np.sum(x * logits - softplus(logits), axis=-1), (x, logits)
 
