@@ -16,11 +16,11 @@ from numpyvae.binarize import BINARIZE_MODES
 from numpyvae.layers import ACTIVATIONS
 from numpyvae.likelihoods import LIKELIHOODS
 from numpyvae.objectives import OBJECTIVES
-from numpyvae.optim import SGD, Adagrad, Adam
+from numpyvae.optim import SGD, Adagrad, AdamFast
 from numpyvae.validate import check_choice, check_float, check_int, check_positive_int
 from numpyvae.vae import VAE
 
-OPTIMIZERS = {"adam": Adam, "adagrad": Adagrad, "sgd": SGD}
+OPTIMIZERS = {"adam": AdamFast, "adagrad": Adagrad, "sgd": SGD}   # AdamFast: Adam's fast form
 DTYPES = ("float32", "float64")
 LR_SCHEDULES = ("constant", "iwae")           # see trainer.learning_rate
 ADAM_EPS = 1e-8
