@@ -210,3 +210,39 @@ def plot_run(out_dir, model, x_test, y_test, epochs, image_shape, rng, n_images=
                                    dtype=model.dtype))
     return paths
 
+
+
+# ------------------------------------------------- pictures that teach --
+#
+#   plot_gradient_variance   per latent dimension, the variance of three unbiased one-sample
+#                            estimators of d E_q[log p(x|z)] / d(mu, logvar)
+#                            (demos/gradient_variance.py, docs/reparameterization.md)
+
+def plot_gradient_variance(path, result):
+    """Bars of the variance of each gradient estimator, per latent dimension, log scale.
+
+    result : the dict of demos/gradient_variance.py's ``measure``: "variance" maps an
+    estimator's name to (N, 2L) variances over samples, columns [d/dmu, d/dlogvar];
+    the bars are their means over the N images.
+    """
+    latent = result["latent_dim"]
+    names = list(result["variance"])
+    fig = Figure(figsize=(min(14.0, max(7.0, 0.5 * latent + 3)), 7.5), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    width = 0.8 / len(names)
+    dims = np.arange(1, latent + 1)
+    for ax, (label, cols) in zip(axes, ((r"$\mu_l$", slice(0, latent)),
+                                        (r"$\log\sigma^2_l$ (logvar)", slice(latent, 2 * latent)))):
+        for i, name in enumerate(names):
+            ax.bar(dims + (i - (len(names) - 1) / 2) * width,
+                   result["variance"][name][:, cols].mean(axis=0), width, label=name)
+        ax.set_yscale("log")
+        ax.set_title(f"gradient w.r.t. {label}")
+        ax.set_ylabel("variance of a one-sample\nestimate (mean over images)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[1].set_xlabel("latent dimension l")
+    axes[1].set_xticks(dims if latent <= 20 else dims[::max(1, latent // 10)])
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(names))
+    fig.suptitle("Variance of three unbiased estimates of the gradient of E_q[log p(x|z)]\n"
+                 f"({result['n_samples']} samples of z for each of {result['n_examples']} images)")
+    return _save(fig, path)
