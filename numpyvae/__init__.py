@@ -1,14 +1,16 @@
 """numpyvae: a variational autoencoder with every gradient written by hand in NumPy.
 
-Start at vae.py (the model and its loss), then follow the names it imports:
-gaussian.py (reparameterization, KL), likelihoods.py (p(x|z)), mlp.py and
-layers.py (forward/backward pairs), optim.py, gradcheck.py.
+Start at vae.py (the model) and objectives.py (the losses it trains with and
+their backward passes), then follow the names they import: gaussian.py
+(reparameterization, KL), likelihoods.py (p(x|z)), mlp.py and layers.py
+(forward/backward pairs), optim.py, gradcheck.py.
 """
 
 from numpyvae.autoencoder import Autoencoder
+from numpyvae.base import load_model
 from numpyvae.optim import SGD, Adagrad, Adam
 from numpyvae.params import FlatParams
 from numpyvae.vae import VAE
 
-__all__ = ["VAE", "Autoencoder", "Adam", "Adagrad", "SGD", "FlatParams"]
+__all__ = ["VAE", "Autoencoder", "load_model", "Adam", "Adagrad", "SGD", "FlatParams"]
 __version__ = "0.1.0"

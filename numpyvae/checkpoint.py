@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numpyvae.autoencoder import model_from_arrays
+from numpyvae.base import model_from_arrays
 from numpyvae.files import load_npz, save_npz_atomic, write_atomic
 
 OPTIM_PREFIX = "optim/"

@@ -9,8 +9,10 @@ Its expectation is a lower bound on log p(x) that rises with k to log p(x)
 (k = 1 is the ELBO with a sampled KL term).  Per example and sample:
 
     log w_j = log p(x|z_j)          likelihoods.*.log_prob_forward (the decoder's work)
-            + log p(z_j)            gaussian.standard_normal_log_density
-            - log q(z_j|x)          -1/2 sum_l (eps_jl^2 + logvar_l + log 2 pi)
+            + log p(z_j)            gaussian.standard_normal_log_density_forward
+            - log q(z_j|x)          gaussian.log_density_at_sample_forward
+
+computed by objectives.log_weights, the same code as the IWAE objective's.
 
 Everything here is forward-only and works for any likelihood of the model
 (Bernoulli, Gaussian with fixed or learned variance).
@@ -21,7 +23,8 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-from numpyvae.gaussian import LOG_2PI, standard_normal_log_density
+from numpyvae.objectives import log_weights
+from numpyvae.validate import check_generator, check_positive_int, check_vae
 
 
 def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_elements=2 ** 20):
@@ -60,11 +63,11 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
     and every chunk draws a contiguous piece of it (either all k samples of
     n examples, or kc consecutive samples of one example).
     """
-    _check_vae(model)
+    check_vae(model, "evaluation")
     model.check_input(x)
-    _check_rng(rng)
-    k = _positive_int(k, "k")
-    batch_elements = _positive_int(batch_elements, "batch_elements")
+    check_generator(rng)
+    k = check_positive_int(k, "k")
+    batch_elements = check_positive_int(batch_elements, "batch_elements")
     n_total, latent = x.shape[0], model.latent_dim
     kc, n_chunk = chunk_sizes(model, k, n_total, batch_elements)
 
@@ -72,36 +75,13 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
     for i0 in range(0, n_total, n_chunk):
         xc = x[i0:i0 + n_chunk]                                   # (n, D)
         n = xc.shape[0]
-        h = model.encoder.forward(model.params, xc)[0]            # (n, 2L)
-        mu, logvar = h[:, :latent], h[:, latent:]                 # (n, L) each
-        std = np.exp(0.5 * logvar)
-        # log q(z|x) minus its eps part, (n,): -1/2 sum_l (logvar_l + log 2 pi)
-        logq_const = -0.5 * (np.sum(logvar, axis=1, dtype=np.float64) + latent * LOG_2PI)
         logw = np.empty((k, n), dtype=np.float64)                 # log-weights of this chunk
         for j0 in range(0, k, kc):
             m = min(kc, k - j0)
-            # (n, m, L) is the next piece of the canonical (N, k, L) stream;
-            # viewed as (m, n, L) so the decoder output reshapes to (m, n, K)
-            # and broadcasts against x (n, D) without copying x m times.
+            # (n, m, L) is the next piece of the canonical (N, k, L) stream,
+            # viewed as (m, n, L): sample-major, as log_weights takes it
             eps = rng.standard_normal((n, m, latent), dtype=model.dtype).transpose(1, 0, 2)
-            z = np.multiply(eps, std, out=np.empty((m, n, latent), dtype=model.dtype))
-            z += mu                                               # (m, n, L), C-contiguous
-            out = model.decoder.forward(model.params, z.reshape(m * n, latent))[0]  # (m*n, K)
-            logpx = model.likelihood.log_prob_forward(xc, out.reshape(m, n, -1))[0]  # (m, n)
-            del out
-            # log q(z|x) = gaussian_log_density(z, mu, logvar)
-            #           = -1/2 sum_l ((z_l - mu_l)^2 exp(-logvar_l) + logvar_l + log 2 pi),
-            # and z - mu = std * eps with std^2 = exp(logvar), so the first term is
-            # (std * eps)^2 / std^2 = eps^2 in exact arithmetic:
-            #     log q = -1/2 sum_l (eps_l^2 + logvar_l + log 2 pi).
-            # From eps there is no rounding of z - mu (cancellation when std << |mu|)
-            # and no extra pass over z.
-            logq = -0.5 * np.sum(eps * eps, axis=-1, dtype=np.float64) + logq_const   # (m, n)
-            logpz = standard_normal_log_density(z)                # (m, n)
-            block = logw[j0:j0 + m]
-            block[...] = logpx                                    # cast to float64
-            block += logpz
-            block -= logq
+            logw[j0:j0 + m] = log_weights(model, xc, eps)[0]      # (m, n), cast to float64
         result[i0:i0 + n] = logsumexp(logw, axis=0) - math.log(k)
     return result
 
@@ -121,23 +101,6 @@ def chunk_sizes(model, k, n_total, batch_elements):
         return k, max(1, min(n_total, rows // k))
     pieces = -(-k // rows)
     return -(-k // pieces), 1
-
-
-def _check_vae(model):
-    if getattr(model, "kind", None) != "vae":
-        raise ValueError(f"evaluation needs a VAE (an encoder q(z|x)), got {type(model).__name__}")
-
-
-def _check_rng(rng):
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                         f"got {rng!r}")
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 # ------------------------------------------------------------------- ELBO --
@@ -170,10 +133,10 @@ def evaluate_elbo(model, x, rng, batch_size=1000):
 
 def _elbo_terms(model, x, rng, batch_size):
     """(log p(x|z), KL), each (N,) float64, from model.elbo_terms in batches."""
-    _check_vae(model)
+    check_vae(model, "evaluation")
     model.check_input(x)
-    _check_rng(rng)
-    batch_size = _positive_int(batch_size, "batch_size")
+    check_generator(rng)
+    batch_size = check_positive_int(batch_size, "batch_size")
     logpx = np.empty(x.shape[0], dtype=np.float64)
     kl = np.empty(x.shape[0], dtype=np.float64)
     for i0 in range(0, x.shape[0], batch_size):
@@ -186,9 +149,9 @@ def _elbo_terms(model, x, rng, batch_size):
 
 def posterior_means(model, x, batch_size=1000):
     """mu(x) = E_{q(z|x)}[z] for every example, (N, L), encoded ``batch_size`` at a time."""
-    _check_vae(model)
+    check_vae(model, "evaluation")
     model.check_input(x)
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     return np.concatenate([model.encode(x[i0:i0 + batch_size])[0]
                            for i0 in range(0, x.shape[0], batch_size)])
 

@@ -44,8 +44,55 @@ def gaussian_log_density(x, mean, logvar):
 
 
 def standard_normal_log_density(z):
-    """log N(z; 0, I) = -1/2 * sum_d (z_d^2 + log(2 pi)), over the last axis."""
-    return -0.5 * (np.sum(z * z, axis=-1) + z.shape[-1] * LOG_2PI)
+    """log N(z; 0, I) = -1/2 * sum_d (z_d^2 + log(2 pi)), over the last axis (forward only)."""
+    return standard_normal_log_density_forward(z)[0]
+
+
+def standard_normal_log_density_forward(z):
+    """log p(z) = log N(z; 0, I) = -1/2 * sum_l (z_l^2 + log(2 pi)):  z (..., L) -> (...,).
+
+    The cache is z itself."""
+    return -0.5 * (np.sum(z * z, axis=-1) + z.shape[-1] * LOG_2PI), z
+
+
+def standard_normal_log_density_backward(dlogp, z):
+    """dz = dlogp * d/dz [-z^2 / 2] = -dlogp * z:  dlogp (...,) -> dz (..., L)."""
+    return -dlogp[..., None] * z
+
+
+def log_density_at_sample_forward(eps, logvar):
+    """log q(z|x) = log N(z; mu, diag(exp(logvar))) at a reparameterized sample
+    z = mu + std * eps, std = exp(logvar / 2):
+
+        log q = -1/2 sum_l [ (z_l - mu_l)^2 / std_l^2 + logvar_l + log(2 pi) ]
+              = -1/2 sum_l [ eps_l^2 + logvar_l + log(2 pi) ]          since z - mu = std * eps
+
+    The second line is the same number without the rounding of z - mu (which
+    cancels when std << |mu|).  eps (k, N, L), logvar (N, L) -> (k, N).
+    The cache holds (eps, std).
+    """
+    std = np.exp(0.5 * logvar)
+    logq = -0.5 * (np.sum(eps * eps, axis=-1) + np.sum(logvar, axis=-1) + eps.shape[-1] * LOG_2PI)
+    return logq, (eps, std)
+
+
+def log_density_at_sample_backward(dlogq, cache):
+    """The three partial derivatives of log N(z; mu, var) (gaussian_log_density_backward's
+    formulas, with x = z, mean = mu and z - mu = std * eps):
+
+        d/dz      = -dlogq * (z - mu) / var   = -dlogq * eps / std
+        d/dmu     =  dlogq * (z - mu) / var   =  dlogq * eps / std
+        d/dlogvar =  dlogq * ((z - mu)^2 / var - 1) / 2 = dlogq * (eps^2 - 1) / 2
+
+    dlogq (k, N) -> (dz, dmu, dlogvar), each (k, N, L).  These are partials:
+    z itself depends on mu and logvar, and the caller adds that path through
+    reparameterize_backward (in total, d log q / dmu = 0 and
+    d log q / dlogvar = -1/2 at fixed eps).
+    """
+    eps, std = cache
+    dmu = dlogq[..., None] * eps / std
+    dlogvar = 0.5 * dlogq[..., None] * (eps * eps - 1)
+    return -dmu, dmu, dlogvar
 
 
 # ------------------------------------------------------ reparameterization --

@@ -6,6 +6,7 @@ likelihood turns it into a distribution over x (N, D) and gives
     log_prob_forward(x, out)     -> logp (N,), cache      log p(x|z) per example
     log_prob_backward(dlogp, cache) -> dout (N, K)         dL/dout
     mean(out)                    -> E[x|z] (N, D)
+    sample(out, rng)             -> x ~ p(x|z) (N, D)    a draw, for wake-sleep's sleep phase
 
 Every log-density is exact (normalised), so -ELBO is a real bound on -log p(x).
 """
@@ -84,6 +85,12 @@ class BernoulliLikelihood:
         """E[x|z] = sigmoid(logits), the pixel probabilities."""
         return sigmoid(logits)
 
+    def sample(self, logits, rng):
+        """x_d ~ Bernoulli(sigmoid(l_d)): x_d = [u_d < sigmoid(l_d)], u_d ~ U[0, 1);
+        (N, D) of 0s and 1s in the dtype of ``logits``."""
+        u = rng.random(logits.shape, dtype=logits.dtype)
+        return (u < sigmoid(logits)).astype(logits.dtype)
+
 
 class GaussianLikelihood:
     """x ~ N(mean, diag(var)).
@@ -133,7 +140,15 @@ class GaussianLikelihood:
         return np.concatenate([dmean, dlogvar], axis=-1) if self.learned else dmean
 
     def mean(self, out):
+        """E[x|z] = mean, the first D outputs."""
         return self._split(out)[0]
+
+    def sample(self, out, rng):
+        """x = mean + exp(logvar / 2) * n,  n ~ N(0, I): (N, D) in the dtype of ``out``."""
+        mean, logvar = self._split(out)
+        noise = rng.standard_normal(mean.shape, dtype=mean.dtype)
+        noise *= np.exp(0.5 * logvar)
+        return noise + mean
 
 
 def make_likelihood(name, obs_var=1.0, dtype=np.float64):

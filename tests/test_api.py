@@ -59,7 +59,7 @@ def test_save_and_load_through_the_api(tmp_path):
 
 
 def test_package_exports():
-    assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "Adam", "Adagrad", "SGD", "FlatParams"}
+    assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "load_model", "Adam", "Adagrad", "SGD", "FlatParams"}
     assert isinstance(numpyvae.__version__, str)
 
 
@@ -257,9 +257,10 @@ def test_missing_rng_and_eps(vae32):
 
 
 @pytest.mark.parametrize("eps, message", [
-    (np.zeros((2, 2), np.float32), r"eps must have shape \(3, 2\)"),
-    (np.zeros((3, 3), np.float32), r"eps must have shape \(N, 2\)"),
-    (np.zeros(6, np.float32), "eps must have shape"),
+    (np.zeros((2, 2), np.float32), r"eps must be an array of shape \(3, 2\) for k=1, got \(2, 2\)"),
+    (np.zeros((3, 3), np.float32), r"eps must be an array of shape \(3, 2\) for k=1, got \(3, 3\)"),
+    (np.zeros(6, np.float32), r"eps must be an array of shape \(3, 2\)"),
+    ([[0.0, 0.0]] * 3, r"eps must be an array of shape \(3, 2\) for k=1, got list"),
     (np.zeros((3, 2), np.float64), "eps has dtype float64"),
     (np.full((3, 2), np.nan, np.float32), "eps contains NaN or inf"),
 ])

@@ -16,6 +16,7 @@ import pytest
 from numpyvae import VAE, Adam, Autoencoder
 from numpyvae.checkpoint import load_checkpoint, to_json
 from numpyvae.mnist import MNIST
+from numpyvae.objectives import loss_and_grads
 from numpyvae.progress import Progress, format_seconds
 from numpyvae.train import (CHECKPOINT, METRICS, RunConfig, RunError, TrainingDiverged,
                             TrainingStep, fit, kl_weight, train_epoch)
@@ -402,8 +403,9 @@ def test_the_training_path_stays_in_the_model_dtype(dtype, mode):
     step = TrainingStep(model, opt, 32, mode)
     rng = np.random.default_rng(0)
     step(data.x_train, np.arange(32), rng)
-    *terms, caches = model._forward(step.x_in, rng, None)
-    cached = arrays_in(caches) + list(terms)
+    trace = {}
+    loss_and_grads(model, step.x_in, rng=rng, trace=trace)
+    cached = arrays_in(list(trace.values()))
     assert len(cached) > 10
     assert {a.dtype for a in cached if a.dtype.kind == "f"} == {np.dtype(dtype)}
     assert step.x_in.dtype == step.grads.flat.dtype == model.params.flat.dtype == dtype

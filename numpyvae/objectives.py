@@ -1,0 +1,352 @@
+"""Training objectives: a loss and its gradients, computed by hand from a model's parts.
+
+A VAE (vae.py) supplies three parts and this module combines them:
+
+    model.encoder      x (N, D) -> [mu, logvar] (N, 2L)       q(z|x) = N(mu, diag(exp(logvar)))
+    model.decoder      z (M, L) -> decoder output (M, K)
+    model.likelihood   log p(x|z) from the decoder output (forward/backward), and a sampler
+
+Every objective draws k samples per example (eps (k, N, L), eps ~ N(0, I)),
+
+    z_j = mu + exp(logvar / 2) * eps_j                                    (k, N, L)
+    log w_j = log p(x|z_j) + log p(z_j) - log q(z_j|x)                    (k, N)   the log-weights
+
+and minimises the batch mean of a negative bound on log p(x), in nats per example:
+
+    'elbo'      estimator B (Kingma & Welling 2014, Eq. 10), the KL in closed form:
+                loss = mean_n [ -(1/k) sum_j log p(x_n|z_nj) + beta * KL(q(z|x_n) || N(0, I)) ]
+    'elbo-mc'   estimator A (Eq. 7), the KL sampled at the same z:
+                loss = mean_n (1/k) sum_j [ -log p(x_n|z_nj) + beta * (log q(z_nj|x_n) - log p(z_nj)) ]
+    'iwae'      the importance-weighted bound (Burda, Grosse & Salakhutdinov 2016, Eq. 8):
+                loss = mean_n [ -log (1/k) sum_j w_nj ]
+    'wake-sleep'  not a bound: Hinton et al. (1995)'s two phases (see ``wake_sleep``)
+
+k is the paper's L for the two ELBO estimators (the mean of k one-sample
+estimates); with k = 1 the IWAE bound is estimator A with beta = 1.
+
+The backward pass of every sampled objective has the same shape: an
+upstream gradient on each log p(x|z_j) goes back through the likelihood and
+the decoder to z_j; terms that depend on z directly (log p(z), log q(z|x))
+add their gradient there; reparameterize_backward carries dz to mu and
+logvar (summed over the k samples); terms that depend on mu and logvar
+directly (the closed-form KL, log q's own partials) add theirs; the sum goes
+back through the encoder.  ``trace``, a dict a caller may pass, receives
+every intermediate value and gradient of that chain by name (for
+demos/gradcheck.py), see ``backward_through_samples``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp, softmax
+
+from numpyvae.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
+                               kl_standard_normal_backward, kl_standard_normal_forward,
+                               log_density_at_sample_backward, log_density_at_sample_forward,
+                               reparameterize_backward, reparameterize_forward,
+                               standard_normal_log_density_backward,
+                               standard_normal_log_density_forward)
+from numpyvae.validate import check_generator, check_positive_int, check_vae
+
+OBJECTIVES = ("elbo", "elbo-mc", "iwae", "wake-sleep")
+
+
+# ------------------------------------------------------------ the entry point --
+
+def loss_and_grads(model, x, objective="elbo", k=1, beta=1.0, rng=None, eps=None, out=None,
+                   trace=None):
+    """The loss of ``objective`` on the batch x (N, D) and its gradients.
+
+    k : samples of z per example (int >= 1)
+    beta : weight of the KL term ('elbo' and 'elbo-mc'; must be 1 for the others)
+    rng, eps : the noise, drawn from the Generator ``rng``, or given as
+        ``eps``: (N, L) when k == 1, (k, N, L) when k > 1.  Wake-sleep needs
+        ``rng`` for its sleep phase in any case.
+    out : a FlatParams to write the gradients into (else a new one)
+    trace : a dict to receive the intermediate values and gradients, or None
+
+    Returns ``(terms, grads)``: terms = {"loss", "recon", "kl"}, batch means
+    in nats per example (loss = the objective; recon = -log p(x|z) averaged
+    over the samples; kl = the closed-form KL for 'elbo' and 'wake-sleep',
+    the sampled log q - log p(z) for 'elbo-mc' and 'iwae'); grads has the
+    layout of model.params.
+    """
+    check_vae(model, f"the {objective!r} objective")
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    k = check_positive_int(k, "k")
+    model.check_input(x)
+    if objective == "wake-sleep":
+        if k != 1 or beta != 1:
+            raise ValueError("wake-sleep has no k or beta: it draws one z per example and "
+                             f"weights nothing (got k={k}, beta={beta!r})")
+        check_generator(rng)
+        eps = draw_eps(model, x.shape[0], 1, rng, eps)
+        return wake_sleep(model, x, eps, rng, out=out, trace=trace)
+    if objective == "iwae" and beta != 1:
+        raise ValueError(f"the IWAE bound has no KL weight: beta must be 1, got {beta!r}")
+    eps = draw_eps(model, x.shape[0], k, rng, eps)
+    objective_fn = {"elbo": elbo_closed_form_kl, "elbo-mc": elbo_sampled_kl, "iwae": iwae}[objective]
+    return objective_fn(model, x, eps, beta=beta, out=out, trace=trace)
+
+
+def draw_eps(model, n, k, rng, eps):
+    """The noise as a (k, n, L) array: drawn from ``rng`` (in that C order), or
+    ``eps`` checked, (n, L) when k == 1 (returned as a (1, n, L) view), (k, n, L) else."""
+    shape = (k, n, model.latent_dim)
+    if eps is None:
+        if rng is None:
+            raise ValueError("pass rng= (a numpy.random.Generator) or eps= (the noise of z)")
+        return check_generator(rng).standard_normal(shape, dtype=model.dtype)
+    expected = shape[1:] if k == 1 else shape
+    if not isinstance(eps, np.ndarray) or eps.shape != expected:
+        got = eps.shape if isinstance(eps, np.ndarray) else type(eps).__name__
+        raise ValueError(f"eps must be an array of shape {expected} for k={k}, got {got}")
+    if eps.dtype != model.dtype:
+        raise ValueError(f"eps has dtype {eps.dtype} but the model is {model.dtype}; "
+                         f"convert it with eps.astype(np.{model.dtype.name})")
+    if not np.all(np.isfinite(eps)):
+        raise ValueError("eps contains NaN or inf")
+    return eps.reshape(shape)
+
+
+def _terms(loss, recon, kl):
+    return {"loss": float(loss), "recon": float(recon), "kl": float(kl)}
+
+
+# ----------------------------------------------------- the shared forward pass --
+
+@dataclass
+class SampledPass:
+    """The forward pass for k samples per example, with what its backward needs.
+
+    mu, logvar   (N, L)       q(z|x)
+    eps, z       (k, N, L)    z = mu + exp(logvar / 2) * eps
+    decoder_out  (k, N, K)    the parameters of p(x|z)
+    logpx        (k, N)       log p(x|z)
+    enc_cache, rep_cache, dec_cache, lik_cache: the caches of the encoder
+    MLP, reparameterize_forward, the decoder MLP and the likelihood.
+    """
+
+    mu: np.ndarray
+    logvar: np.ndarray
+    eps: np.ndarray
+    z: np.ndarray
+    decoder_out: np.ndarray
+    logpx: np.ndarray
+    enc_cache: list
+    rep_cache: tuple
+    dec_cache: list
+    lik_cache: tuple
+
+
+def sampled_forward(model, x, eps):
+    """Encoder, reparameterization, decoder and log p(x|z): x (N, D), eps (k, N, L)."""
+    k, n, latent = eps.shape
+    h, enc_cache = model.encoder.forward(model.params, x)                 # (N, 2L)
+    mu, logvar = h[:, :latent], h[:, latent:]
+    z, rep_cache = reparameterize_forward(mu, logvar, eps)                # (k, N, L)
+    out, dec_cache = model.decoder.forward(model.params, z.reshape(k * n, latent))
+    out = out.reshape(k, n, -1)                                           # (k, N, K)
+    logpx, lik_cache = model.likelihood.log_prob_forward(x, out)          # (k, N); x broadcasts
+    return SampledPass(mu, logvar, eps, z, out, logpx, enc_cache, rep_cache, dec_cache, lik_cache)
+
+
+def log_weights(model, x, eps):
+    """log w = log p(x|z) + log p(z) - log q(z|x) for x (N, D), eps (k, N, L).
+
+    Returns ``(logw, parts)``: logw (k, N) in the model's dtype, and parts =
+    (fwd, logq, q_cache, logpz, pz_cache) for the backward pass (the IWAE
+    objective) or for reporting.  The importance-weighted evaluation
+    (evaluate.importance_weighted_log_likelihood) calls this same function.
+    """
+    fwd = sampled_forward(model, x, eps)
+    logq, q_cache = log_density_at_sample_forward(fwd.eps, fwd.logvar)   # (k, N)
+    logpz, pz_cache = standard_normal_log_density_forward(fwd.z)          # (k, N)
+    logw = fwd.logpx + logpz
+    logw -= logq
+    return logw, (fwd, logq, q_cache, logpz, pz_cache)
+
+
+# ---------------------------------------------------- the shared backward pass --
+
+def backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_direct, dlogvar_direct, grads,
+                             trace=None):
+    """Backpropagate to every parameter, writing into ``grads``:
+
+        dlogpx          (k, N)     dL/dlog p(x|z_j), the upstream of the likelihood
+        dz_direct       (k, N, L)  dL/dz_j from terms that hold z directly (log p(z), log q), or None
+        dmu_direct, dlogvar_direct (N, L)   dL/dmu, dL/dlogvar from terms that hold them directly
+
+    The chain:   ddecoder_out = likelihood backward           (k, N, K)
+                 dz = decoder backward + dz_direct             (k, N, L)
+                 dmu_via_z, dlogvar_via_z = sum_j reparameterize_backward(dz_j)     (N, L)
+                 dmu = dmu_via_z + dmu_direct,  dlogvar = dlogvar_via_z + dlogvar_direct
+                 dencoder_out = [dmu, dlogvar]                 (N, 2L), then the encoder backward.
+    Every name above is stored in ``trace`` if it is a dict.
+    """
+    k, n, latent = fwd.z.shape
+    ddecoder_out = model.likelihood.log_prob_backward(dlogpx, fwd.lik_cache)     # (k, N, K)
+    dz = model.decoder.backward(grads, ddecoder_out.reshape(k * n, -1), fwd.dec_cache)
+    dz = dz.reshape(k, n, latent)
+    if dz_direct is not None:
+        dz += dz_direct
+    dmu_k, dlogvar_k = reparameterize_backward(dz, fwd.rep_cache)               # (k, N, L) each
+    dmu_via_z, dlogvar_via_z = dmu_k.sum(axis=0), dlogvar_k.sum(axis=0)
+    dmu, dlogvar = dmu_via_z + dmu_direct, dlogvar_via_z + dlogvar_direct
+    dencoder_out = np.concatenate([dmu, dlogvar], axis=1)
+    model.encoder.backward(grads, dencoder_out, fwd.enc_cache, need_dx=False)
+    if trace is not None:
+        trace.update(mu=fwd.mu, logvar=fwd.logvar, eps=fwd.eps, z=fwd.z,
+                     decoder_out=fwd.decoder_out, logpx=fwd.logpx, dlogpx=dlogpx,
+                     ddecoder_out=ddecoder_out, dz=dz, dmu_via_z=dmu_via_z,
+                     dlogvar_via_z=dlogvar_via_z, dmu_direct=dmu_direct,
+                     dlogvar_direct=dlogvar_direct, dmu=dmu, dlogvar=dlogvar,
+                     dencoder_out=dencoder_out)
+
+
+def _backward_through_log_weights(model, parts, dlogpx, dlogpz, dlogq, grads, trace):
+    """Upstream gradients on log p(x|z), log p(z), log q(z|x) (each (k, N)) -> grads."""
+    fwd, _, q_cache, _, pz_cache = parts
+    dz_q, dmu_q, dlogvar_q = log_density_at_sample_backward(dlogq, q_cache)      # (k, N, L) each
+    dz_direct = dz_q + standard_normal_log_density_backward(dlogpz, pz_cache)
+    backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_q.sum(axis=0),
+                             dlogvar_q.sum(axis=0), grads, trace)
+    if trace is not None:
+        trace.update(dlogpz=dlogpz, dlogq=dlogq)
+
+
+# ------------------------------------------------------------- the objectives --
+
+def elbo_closed_form_kl(model, x, eps, beta=1.0, out=None, trace=None):
+    """Estimator B, averaged over k samples per example:
+
+        loss = (1/N) sum_n [ -(1/k) sum_j log p(x_n|z_nj) + beta * KL_n ],
+        KL_n = KL(q(z|x_n) || N(0, I)) = 1/2 sum_l (exp(logvar) + mu^2 - 1 - logvar)
+
+    x (N, D), eps (k, N, L).  Gradients: dL/dlog p(x_n|z_nj) = -1/(N k) for
+    the reconstruction, which reaches mu and logvar through z; dL/dKL_n =
+    beta/N, whose closed-form gradient reaches them directly
+    (dmu_direct = beta/N * mu, dlogvar_direct = beta/N * (exp(logvar) - 1)/2).
+    """
+    fwd = sampled_forward(model, x, eps)
+    k, n = fwd.logpx.shape
+    kl, kl_cache = kl_standard_normal_forward(fwd.mu, fwd.logvar)                # (N,)
+    recon, kl_mean = -float(np.mean(fwd.logpx)), float(np.mean(kl))
+    grads = model.grad_buffer(out)
+    dmu_kl, dlogvar_kl = kl_standard_normal_backward(np.full(n, beta / n, dtype=model.dtype),
+                                                     kl_cache)
+    backward_through_samples(model, fwd, np.full((k, n), -1.0 / (n * k), dtype=model.dtype),
+                             None, dmu_kl, dlogvar_kl, grads, trace)
+    return _terms(recon + beta * kl_mean, recon, kl_mean), grads
+
+
+def elbo_sampled_kl(model, x, eps, beta=1.0, out=None, trace=None):
+    """Estimator A, averaged over k samples per example: the KL term is
+    estimated at the sampled z,
+
+        loss = (1/N) sum_n (1/k) sum_j [ -log p(x_n|z_nj) + beta * (log q(z_nj|x_n) - log p(z_nj)) ]
+
+    x (N, D), eps (k, N, L).  With c = 1/(N k): dL/dlog p(x|z) = -c,
+    dL/dlog q = beta c, dL/dlog p(z) = -beta c.  log q and log p(z) hold z
+    (gradients through z), and log q also holds mu and logvar directly.
+    """
+    logw, parts = log_weights(model, x, eps)
+    fwd, logq, _, logpz, _ = parts
+    k, n = logw.shape
+    recon, kl_mean = -float(np.mean(fwd.logpx)), float(np.mean(logq - logpz))
+    c = 1.0 / (n * k)
+    grads = model.grad_buffer(out)
+    _backward_through_log_weights(model, parts, np.full((k, n), -c, dtype=model.dtype),
+                                  np.full((k, n), -beta * c, dtype=model.dtype),
+                                  np.full((k, n), beta * c, dtype=model.dtype), grads, trace)
+    return _terms(recon + beta * kl_mean, recon, kl_mean), grads
+
+
+def iwae(model, x, eps, beta=1.0, out=None, trace=None):
+    """The importance-weighted bound (Burda et al. 2016), x (N, D), eps (k, N, L):
+
+        L_k(x_n) = log (1/k) sum_j w_nj = logsumexp_j log w_nj - log k,     loss = -(1/N) sum_n L_k(x_n)
+
+    Its gradient (Burda et al. Eq. 14) weights each sample's log w by its
+    normalised importance weight, held constant:
+
+        dL_k / dlog w_nj = w~_nj = w_nj / sum_i w_ni = softmax_j(log w_nj)
+
+    so dL/dlog w_nj = -w~_nj / N, and log w = log p(x|z) + log p(z) - log q(z|x)
+    backpropagates as in estimator A.  logsumexp and softmax subtract the
+    largest log-weight first: stable for log-weights of any size.  ``beta``
+    must be 1 (the bound has no KL weight).  With k = 1, w~ = 1 and this is
+    estimator A.  The terms reported besides the loss are estimator A's parts.
+    """
+    if beta != 1:
+        raise ValueError(f"the IWAE bound has no KL weight: beta must be 1, got {beta!r}")
+    logw, parts = log_weights(model, x, eps)
+    fwd, logq, _, logpz, _ = parts
+    k, n = logw.shape
+    bound = logsumexp(logw, axis=0) - np.log(k)                                  # (N,)
+    weights = softmax(logw, axis=0)                                              # (k, N)
+    dlogw = weights * (-1.0 / n)
+    grads = model.grad_buffer(out)
+    _backward_through_log_weights(model, parts, dlogw, dlogw, -dlogw, grads, trace)
+    if trace is not None:
+        trace.update(logw=logw, weights=weights)
+    recon, kl_mean = -float(np.mean(fwd.logpx)), float(np.mean(logq - logpz))
+    return _terms(-np.mean(bound), recon, kl_mean), grads
+
+
+# ------------------------------------------------------------------ wake-sleep --
+
+def wake_sleep(model, x, eps, rng, out=None, trace=None):
+    """Wake-sleep (Hinton, Dayan, Frey & Neal 1995) on the VAE's networks, the
+    baseline of Kingma & Welling (2014).  Two phases, each updating one network:
+
+    wake  (decoder):  z ~ q(z|x) (eps (1, N, L)), held fixed as data;
+                      descend -(1/N) sum_n log p(x_n, z_n) = -(1/N) sum_n [log p(x_n|z_n) + log p(z_n)],
+                      whose only decoder-dependent term is log p(x|z).
+    sleep (encoder):  a dream (z, x) ~ p(z) p(x|z) (x drawn from the likelihood, not its mean);
+                      descend -(1/N) sum_n log q(z_n|x_n).  See ``sleep_phase``.
+
+    Neither direction is the gradient of one function, so there is no loss to
+    check it against; its progress is reported with estimator B's -ELBO at
+    the wake sample (recon + closed-form KL), as AEVB's is.
+    """
+    fwd = sampled_forward(model, x, eps)
+    k, n = fwd.logpx.shape
+    grads = model.grad_buffer(out)
+    dlogpx = np.full((k, n), -1.0 / n, dtype=model.dtype)
+    ddecoder_out = model.likelihood.log_prob_backward(dlogpx, fwd.lik_cache)
+    model.decoder.backward(grads, ddecoder_out.reshape(k * n, -1), fwd.dec_cache, need_dx=False)
+    sleep_loss = sleep_phase(model, n, rng, grads, trace)
+    recon = -float(np.mean(fwd.logpx))
+    kl_mean = float(np.mean(kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]))
+    if trace is not None:
+        trace.update(mu=fwd.mu, logvar=fwd.logvar, eps=fwd.eps, z=fwd.z,
+                     decoder_out=fwd.decoder_out, logpx=fwd.logpx, dlogpx=dlogpx,
+                     ddecoder_out=ddecoder_out, sleep_loss=sleep_loss)
+    return _terms(recon + kl_mean, recon, kl_mean), grads
+
+
+def sleep_phase(model, n, rng, grads, trace=None):
+    """The sleep phase: dream n pairs from the generative model and fit q(z|x) to them.
+
+        z ~ N(0, I)                 (n, L)       rng.standard_normal
+        x ~ p(x|z)                  (n, D)       model.likelihood.sample, from rng
+        [mu, logvar] = encoder(x)   (n, 2L)
+        loss = -(1/n) sum_n log N(z_n; mu_n, diag(exp(logvar_n)))
+
+    Writes the encoder's gradients into ``grads`` (the decoder's are the
+    wake phase's) and returns the loss.  The dream depends only on the
+    decoder and rng, so with the same rng state the loss is a deterministic
+    function of the encoder's parameters.
+    """
+    latent = model.latent_dim
+    z_dream = rng.standard_normal((n, latent), dtype=model.dtype)
+    x_dream = model.likelihood.sample(model.decoder.forward(model.params, z_dream)[0], rng)
+    h, enc_cache = model.encoder.forward(model.params, x_dream)
+    logq, q_cache = gaussian_log_density_forward(z_dream, h[:, :latent], h[:, latent:])
+    dmu, dlogvar = gaussian_log_density_backward(np.full(n, -1.0 / n, dtype=model.dtype), q_cache)
+    model.encoder.backward(grads, np.concatenate([dmu, dlogvar], axis=1), enc_cache, need_dx=False)
+    if trace is not None:
+        trace.update(z_dream=z_dream, x_dream=x_dream, dmu_sleep=dmu, dlogvar_sleep=dlogvar)
+    return -float(np.mean(logq))
