@@ -44,7 +44,9 @@ import numpy as np
 
 from numpyvae import VAE
 from numpyvae.binarize import to_unit_interval
-from numpyvae.gaussian import reparameterize_backward, reparameterize_forward
+from numpyvae.gaussian import (log_density_at_sample_backward, log_density_at_sample_forward,
+                               reparameterize_backward)
+from numpyvae.objectives import sampled_forward
 from numpyvae.train import RunConfig, RunError, build_model, build_optimizer, train_epoch
 from train_mnist import load_data  # noqa: E402  (demos/train_mnist.py)
 
@@ -66,31 +68,26 @@ def per_sample_gradients(model, x, eps):
     """The ingredients of the three estimators, one row per sample and example.
 
     model : VAE; x : (N, D) of its dtype; eps : (S, N, L) standard normal draws,
-    z_s = mu + std * eps_s.  Returns a dict of
+    z_s = mu + std * eps_s (objectives.sampled_forward, the training code's own
+    forward pass).  Returns a dict of
       "reparameterization" : (S, N, 2L) d log p(x|z_s) / d[mu, logvar] at fixed eps
       "score" : (S, N, 2L) d log q(z_s|x) / d[mu, logvar] at fixed z
       "logpx" : (S, N) log p(x|z_s)
-    The decoder sees S*N rows at once.
     """
+    fwd = sampled_forward(model, x, eps)
     s, n, latent = eps.shape
-    h = model.encoder.forward(model.params, x)[0]
-    mu, logvar = h[:, :latent], h[:, latent:]                  # (N, L) each
-    mu_s = np.broadcast_to(mu, eps.shape).reshape(s * n, latent)
-    logvar_s = np.broadcast_to(logvar, eps.shape).reshape(s * n, latent)
-    eps_rows = eps.reshape(s * n, latent)
-    z, rep_cache = reparameterize_forward(mu_s, logvar_s, eps_rows)
-    x_rows = np.broadcast_to(x, (s, *x.shape)).reshape(s * n, -1)
-    logpx, dec_cache = model.decoder_forward(x_rows, z)       # (S*N,)
+    ones = np.ones((s, n), dtype=model.dtype)
     # reparameterization: the backward pass of log p(x|z) itself, eps held fixed
-    dz = model.decoder_backward(np.ones(s * n, dtype=model.dtype), dec_cache,
-                                model.params.zeros_like())
-    dmu, dlogvar = reparameterize_backward(dz, rep_cache)
-    # score: d log q(z|x) / dmu = (z - mu) / var = eps / std,
-    #        d log q(z|x) / dlogvar = ((z - mu)^2 / var - 1) / 2 = (eps^2 - 1) / 2
-    std = rep_cache[0]
-    score = np.concatenate([eps_rows / std, 0.5 * (eps_rows * eps_rows - 1)], axis=1)
-    return {"reparameterization": np.concatenate([dmu, dlogvar], axis=1).reshape(s, n, -1),
-            "score": score.reshape(s, n, -1), "logpx": logpx.reshape(s, n)}
+    dout = model.likelihood.log_prob_backward(ones, fwd.lik_cache)             # (S, N, K)
+    dz = model.decoder.backward(model.params.zeros_like(), dout.reshape(s * n, -1),
+                                fwd.dec_cache).reshape(s, n, latent)
+    dmu, dlogvar = reparameterize_backward(dz, fwd.rep_cache)
+    # score: the partials of log q(z|x) at fixed z, (z - mu) / var = eps / std and
+    # ((z - mu)^2 / var - 1) / 2 = (eps^2 - 1) / 2
+    q_cache = log_density_at_sample_forward(fwd.eps, fwd.logvar)[1]
+    _, score_mu, score_logvar = log_density_at_sample_backward(ones, q_cache)
+    return {"reparameterization": np.concatenate([dmu, dlogvar], axis=-1),
+            "score": np.concatenate([score_mu, score_logvar], axis=-1), "logpx": fwd.logpx}
 
 
 def score_function_estimates(logpx, score):
