@@ -26,7 +26,7 @@ The model is evaluated in float64.  Without ``--model`` it trains the
 default VAE (784-400-20 ReLU, Bernoulli, Adam 1e-3, batch 128) for
 ``--epochs`` epochs on the training set first.
 
-Exit status: 0 done, 2 bad flags or no data.
+Exit status: 0 done, 2 bad flags, no data, or a --plot file in the way.
 """
 
 import argparse
@@ -236,6 +236,7 @@ def parser():
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     p.add_argument("--plot", default="gradient_variance.png", metavar="FILE",
                    help="where to write the plot (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="replace --plot if it exists")
     return p
 
 
@@ -252,6 +253,10 @@ def main(argv=None):
     plot_path = Path(args.plot)
     if not plot_path.parent.is_dir():
         print(f"error: --plot: directory {plot_path.parent} does not exist", file=sys.stderr)
+        return 2
+    if plot_path.exists() and not args.overwrite:
+        print(f"error: --plot {plot_path} exists; pass --overwrite to replace it",
+              file=sys.stderr)
         return 2
     try:
         data = load_data(args.data_dir)

@@ -125,8 +125,12 @@ def test_bad_flags_exit_2(capsys, tmp_path):
     assert "--samples" in capsys.readouterr().err
     assert gv.main(["--plot", str(tmp_path / "missing" / "p.png")]) == 2
     assert "--plot" in capsys.readouterr().err
-    assert gv.main(["--data-dir", str(tmp_path)]) == 2
+    assert gv.main(["--data-dir", str(tmp_path), "--plot", str(tmp_path / "p.png")]) == 2
     assert "no MNIST data" in capsys.readouterr().err
+    existing = tmp_path / "old.png"
+    existing.write_bytes(b"keep me")
+    assert gv.main(["--plot", str(existing)]) == 2
+    assert "--overwrite" in capsys.readouterr().err and existing.read_bytes() == b"keep me"
 
 
 def test_demo_on_real_mnist(mnist_dir, tmp_path, capsys):
