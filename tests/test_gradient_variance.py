@@ -1,28 +1,16 @@
 """demos/gradient_variance.py: the reparameterization and score-function gradients of
 E_q[log p(x|z)] are each right, agree in expectation, and the demo reports finite variances."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from demo_helpers import load_demo
 from numpyvae import VAE
 from numpyvae.gaussian import gaussian_log_density, reparameterize_forward
 from numpyvae.gradcheck import numerical_gradient, relative_error
 
-DEMO = Path(__file__).resolve().parents[1] / "demos" / "gradient_variance.py"
 TOL = 1e-7  # float64 central differences
-
-
-def load_demo():
-    spec = importlib.util.spec_from_file_location("gradient_variance_demo", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gv = load_demo()
+gv = load_demo("gradient_variance.py")
 
 
 def tiny(likelihood="bernoulli", seed=1):

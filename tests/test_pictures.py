@@ -1,7 +1,6 @@
 """The pictures that teach (plots.plot_latent_traversals, plot_interpolation,
 plot_kl_per_dimension, plot_rate_distortion, plot_gradient_variance) and demos/pictures.py."""
 
-import importlib.util
 import struct
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from demo_helpers import load_demo
 from numpyvae import VAE
 from numpyvae.evaluate import evaluate_elbo
 from numpyvae.idx import write_idx
@@ -17,17 +17,7 @@ from numpyvae.plots import (plot_gradient_variance, plot_interpolation, plot_kl_
                             plot_latent_traversals, plot_rate_distortion, traversal_values)
 
 SHAPE = (4, 5)  # not square: catches a swapped height and width
-DEMO = Path(__file__).resolve().parents[1] / "demos" / "pictures.py"
-
-
-def load_demo():
-    spec = importlib.util.spec_from_file_location("pictures_demo", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pictures = load_demo()
+pictures = load_demo("pictures.py")
 
 
 def png_size(path):
