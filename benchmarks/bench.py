@@ -16,6 +16,11 @@ Prints, for the default model (784-400-20 ReLU, Bernoulli, Adam):
    test images, against the matrix products of the same decoder passes,
    the two timed alternately chunk by chunk; scaled linearly to the 10,000
    test images.
+5. iwae: median ms of an IWAE training step (objective 'iwae', k = 5 and
+   50, batch 100) of the IWAE paper's model (784-200-200-50 tanh,
+   Bernoulli, dynamic binarization, Adam), next to its matrix products
+   (the decoder's on k * 100 rows), timed alternately; and that model's
+   k=5000 evaluation against its decoder products, as in part 3.
 4. run: peak RSS (max resident memory) and seconds per epoch of the
    default `demos/train_mnist.py` run, evaluation included, in a child
    process (skip with --skip-run).
@@ -122,8 +127,13 @@ def bench_epoch(data, n_epochs):
           f"(all: {', '.join(f'{s:.2f}' for s in seconds)})")
 
 
-def bench_eval(data, n_examples, k):
-    model = default_model(np.float32)
+def iwae_model(dtype=np.float32):
+    """The IWAE paper's one-stochastic-layer model (Burda et al. 2016)."""
+    return VAE(784, (200, 200), 50, activation="tanh", dtype=dtype, seed=0)
+
+
+def bench_eval(data, n_examples, k, model=None, label="3"):
+    model = default_model(np.float32) if model is None else model
     x = eval_inputs(data.x_test[:n_examples], "none", np.float32)
     rng = np.random.default_rng(0)
     importance_weighted_log_likelihood(model, x[:2], k, rng)  # warm up
@@ -141,10 +151,34 @@ def bench_eval(data, n_examples, k):
         products()
         mm_s += (time.perf_counter() - t) * (min(n_chunk, n_examples - i0) * k / rows)
     scale = 10_000 / n_examples
-    print(f"\n3. importance-weighted log p(x), k={k}, {n_examples:,} test images "
+    print(f"\n{label}. importance-weighted log p(x), k={k}, {n_examples:,} test images "
           f"({n_examples * k:,} decoder passes):")
     print(f"   eval {eval_s:.1f} s, its matrix products {mm_s:.1f} s, ratio {eval_s / mm_s:.2f}; "
           f"10,000 images: ~{eval_s * scale / 60:.1f} min")
+
+
+def bench_iwae_step(x_train, repeats, batch=100):
+    print(f"\n5. IWAE training step, 784-200-200-50 tanh, batch {batch}, float32, median of "
+          f"{repeats}:")
+    print(f"   {'k':>4s} {'step ms':>8s} {'matmul ms':>10s} {'ratio':>6s} {'steps/s':>8s}")
+    rng = np.random.default_rng(0)
+    for k, n_repeats in ((5, repeats), (50, max(5, repeats // 10))):
+        model = iwae_model()
+        step = TrainingStep(model, Adam(model.params, lr=1e-3, eps=1e-4), batch, "dynamic",
+                            objective="iwae", k=k)
+        perm = rng.permutation(x_train.shape[0])
+        batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]
+        counter = iter(range(10 ** 9))
+
+        def one_step():
+            step(x_train, batches[next(counter) % len(batches)], rng)
+
+        products = training_step_products(model, batch, rng, samples=k)
+        for _ in range(5):
+            one_step()
+            products()
+        step_ms, mm_ms = alternate([one_step, products], n_repeats)
+        print(f"   {k:4d} {step_ms:8.2f} {mm_ms:10.2f} {step_ms / mm_ms:6.2f} {1e3 / step_ms:8.0f}")
 
 
 def bench_run(data_dir, eval_k):
@@ -175,7 +209,7 @@ def main(argv=None):
     p.add_argument("--eval-k", type=int, default=5000)
     p.add_argument("--run-eval-k", type=int, default=1000, help="--eval-k of the run in part 4")
     p.add_argument("--skip-run", action="store_true", help="skip part 4")
-    p.add_argument("--parts", default="1a,1b,2,3,4", help="comma-separated parts to run")
+    p.add_argument("--parts", default="1a,1b,2,3,5,4", help="comma-separated parts to run")
     args = p.parse_args(argv)
     parts = set(args.parts.split(","))
 
@@ -190,6 +224,9 @@ def main(argv=None):
         bench_epoch(data, args.epochs)
     if "3" in parts:
         bench_eval(data, args.eval_examples, args.eval_k)
+    if "5" in parts:
+        bench_iwae_step(data.x_train, max(10, args.repeats // 5))
+        bench_eval(data, args.eval_examples, args.eval_k, iwae_model(), label="5b")
     if "4" in parts and args.data_dir and not args.skip_run:
         bench_run(args.data_dir, args.run_eval_k)
 

@@ -16,18 +16,19 @@ def _layer_sizes(mlp):
     return list(zip(mlp.sizes[:-1], mlp.sizes[1:]))
 
 
-def training_step_products(model, n, rng):
-    """A function running every product of one forward+backward pass at batch n."""
+def training_step_products(model, n, rng, samples=1):
+    """A function running every product of one forward+backward pass at batch n,
+    with ``samples`` draws of z per example (the decoder then sees n * samples rows)."""
     jobs = []
-    for mlp in (model.encoder, model.decoder):
+    for mlp, rows in ((model.encoder, n), (model.decoder, n * samples)):
         for i, (d_in, d_out) in enumerate(_layer_sizes(mlp)):
-            x = rng.standard_normal((n, d_in)).astype(model.dtype)
+            x = rng.standard_normal((rows, d_in)).astype(model.dtype)
             W = rng.standard_normal((d_in, d_out)).astype(model.dtype)
-            dout = rng.standard_normal((n, d_out)).astype(model.dtype)
-            jobs.append((x, W, np.empty((n, d_out), model.dtype)))               # forward
+            dout = rng.standard_normal((rows, d_out)).astype(model.dtype)
+            jobs.append((x, W, np.empty((rows, d_out), model.dtype)))            # forward
             jobs.append((x.T, dout, np.empty((d_in, d_out), model.dtype)))       # dW
             if not (mlp is model.encoder and i == 0):
-                jobs.append((dout, W.T, np.empty((n, d_in), model.dtype)))       # dx
+                jobs.append((dout, W.T, np.empty((rows, d_in), model.dtype)))    # dx
     return _runner(jobs)
 
 

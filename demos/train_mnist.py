@@ -4,6 +4,7 @@
     python demos/train_mnist.py --latent-dim 2 --out runs/z2 # + manifold.png (K&W Figure 4)
     python demos/train_mnist.py --binarize dynamic --optimizer adagrad --lr 0.01 --hidden 500
     python demos/train_mnist.py --resume --epochs 20         # continue runs/mnist to 20 epochs
+    python demos/train_mnist.py --objective iwae --k 5       # the IWAE bound (Burda et al. 2016)
 
 Defaults reproduce the PyTorch VAE example: 784-400-20 ReLU, Bernoulli
 decoder on grey levels, Adam lr 1e-3, batch 128, 10 epochs, float32, seed 0.
@@ -28,7 +29,8 @@ except ImportError:
 from numpyvae.binarize import BINARIZE_MODES
 from numpyvae.layers import ACTIVATIONS
 from numpyvae.mnist import MNISTDownloadError, load_mnist
-from numpyvae.train import OPTIMIZERS, RunConfig, RunError, TrainingDiverged, fit
+from numpyvae.objectives import OBJECTIVES
+from numpyvae.train import LR_SCHEDULES, OPTIMIZERS, RunConfig, RunError, TrainingDiverged, fit
 
 DEFAULTS = RunConfig()
 
@@ -78,6 +80,18 @@ def parser():
                        help="(default: %(default)s)")
     train.add_argument("--lr", type=float, default=DEFAULTS.lr,
                        help="learning rate (default: %(default)s)")
+    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULTS.lr_schedule,
+                       help="constant, or iwae: 3^i epochs at lr * 10^(-i/7), i = 0..7, the "
+                            "IWAE paper's 3280 epochs (default: %(default)s)")
+    train.add_argument("--adam-eps", type=float, default=DEFAULTS.adam_eps, metavar="EPS",
+                       help="Adam's epsilon; the IWAE paper uses 1e-4 (default: %(default)s)")
+    train.add_argument("--objective", choices=OBJECTIVES, default=DEFAULTS.objective,
+                       help="elbo: the ELBO with the KL in closed form (estimator B); elbo-mc: "
+                            "the KL sampled (estimator A); iwae: the importance-weighted bound; "
+                            "wake-sleep: the paper's baseline (default: %(default)s)")
+    train.add_argument("--k", type=int, default=DEFAULTS.k,
+                       help="samples of z per example: the paper's L for elbo and elbo-mc, "
+                            "the IWAE bound's k (default: %(default)s)")
     train.add_argument("--beta", type=float, default=DEFAULTS.beta,
                        help="weight of the KL term (default: %(default)s)")
     train.add_argument("--kl-warmup", type=float, default=DEFAULTS.kl_warmup, metavar="N",

@@ -23,7 +23,7 @@ import math
 import numpy as np
 from scipy.special import logsumexp
 
-from numpyvae.objectives import log_weights
+from numpyvae.objectives import bound, log_weights
 from numpyvae.validate import check_generator, check_positive_int, check_vae
 
 
@@ -143,6 +143,26 @@ def _elbo_terms(model, x, rng, batch_size):
         logpx[i0:i0 + batch_size], kl[i0:i0 + batch_size] = \
             model.elbo_terms(x[i0:i0 + batch_size], rng)
     return logpx, kl
+
+
+# ------------------------------------------------- a training objective's bound --
+
+def evaluate_bound(model, x, objective, k, rng, batch_size=1000):
+    """The mean over a data set of the bound a training objective maximises
+    (objectives.bound: the ELBO with k samples, or the IWAE bound L_k), in
+    nats per example; k samples per example drawn from ``rng``, ``batch_size``
+    examples (k * batch_size decoder passes) at a time."""
+    check_vae(model, "evaluation")
+    model.check_input(x)
+    check_generator(rng)
+    k = check_positive_int(k, "k")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    total = 0.0
+    for i0 in range(0, x.shape[0], batch_size):
+        xb = x[i0:i0 + batch_size]
+        eps = rng.standard_normal((k, xb.shape[0], model.latent_dim), dtype=model.dtype)
+        total += float(np.sum(bound(model, xb, objective, eps), dtype=np.float64))
+    return total / x.shape[0]
 
 
 # ----------------------------------------------------------- active units --

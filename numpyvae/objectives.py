@@ -168,6 +168,23 @@ def log_weights(model, x, eps):
     return logw, (fwd, logq, q_cache, logpz, pz_cache)
 
 
+def bound(model, x, objective, eps):
+    """The per-example bound on log p(x) that ``objective`` maximises, forward
+    only: x (N, D), eps (k, N, L) -> (N,) nats (beta = 1).
+
+        'elbo', 'wake-sleep'   (1/k) sum_j log p(x|z_j) - KL(q(z|x) || N(0, I))
+        'elbo-mc'              (1/k) sum_j log w_j
+        'iwae'                 log (1/k) sum_j w_j
+    """
+    if objective in ("elbo", "wake-sleep"):
+        fwd = sampled_forward(model, x, eps)
+        return np.mean(fwd.logpx, axis=0) - kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
+    logw = log_weights(model, x, eps)[0]
+    if objective == "elbo-mc":
+        return np.mean(logw, axis=0)
+    return logsumexp(logw, axis=0) - np.log(eps.shape[0])
+
+
 # ---------------------------------------------------- the shared backward pass --
 
 def backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_direct, dlogvar_direct, grads,

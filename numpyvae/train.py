@@ -10,7 +10,8 @@ One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D)
     x_u8   = x[idx]                           (B, D)   uint8, np.take into a preallocated buffer
     xb     = binarize(x_u8, mode, rng)        (B, D)   model dtype, into a preallocated buffer
     beta_t = kl_weight(t, beta, warmup_steps)          t = 0, 1, 2, ... the global step
-    (loss, recon, kl), grads = model.loss_terms_and_grads(xb, rng, beta_t, out=grads)
+    (loss, recon, kl), grads = model.loss_terms_and_grads(xb, rng, beta_t, out=grads,
+                                                          objective=objective, k=k)
     optimizer.step(grads, grads_are_scratch=True)      one grads FlatParams, reused
 
 The last batch of an epoch holds the N mod B leftover examples (kept, as
@@ -34,8 +35,17 @@ weight linearly from 0 to beta over the first ``kl_warmup`` epochs:
 
     beta_t = beta * min(1, t / (kl_warmup * steps_per_epoch))
 
-Reported losses are -ELBO = recon + KL (beta = 1) in nats per example:
-positive, lower is better; beta_t only shapes the gradients.
+The objective (objectives.py) is the ELBO with the KL in closed form by
+default; ``objective`` and ``k`` choose another (estimator A, k samples, the
+IWAE bound, wake-sleep).  The learning rate is constant, or follows the IWAE
+paper's schedule (Burda et al. 2016, ``lr_schedule='iwae'``):
+
+    lr_e = lr * 10^(-i/7)  in the 3^i epochs of stage i = 0..7 (3280 epochs; later epochs stay at i = 7)
+
+Reported training losses are the objective's, recon + KL (the -ELBO with
+beta = 1 for the default), in nats per example: positive, lower is better;
+beta_t only shapes the gradients.  Every epoch is evaluated on the test set
+with the same -ELBO whatever the objective, so that runs compare.
 """
 
 import math
@@ -49,7 +59,9 @@ import numpy as np
 
 from numpyvae.binarize import BINARIZE_MODES, binarize
 from numpyvae.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
-from numpyvae.evaluate import active_units, evaluate_elbo, importance_weighted_log_likelihood
+from numpyvae.evaluate import (active_units, evaluate_bound, evaluate_elbo,
+                               importance_weighted_log_likelihood)
+from numpyvae.objectives import OBJECTIVES
 from numpyvae.optim import SGD, Adagrad, Adam
 from numpyvae.progress import Progress, format_seconds
 from numpyvae.vae import VAE
@@ -59,7 +71,9 @@ CHECKPOINT, METRICS = "checkpoint.npz", "metrics.json"
 
 # Evaluation's random streams, seeded independently of the run's seed.
 EVAL_SEED = 2014
-EVAL_STREAMS = ("test_binarize", "elbo", "log_likelihood", "samples")
+EVAL_STREAMS = ("test_binarize", "elbo", "log_likelihood", "samples", "bound")
+
+LR_SCHEDULES = ("constant", "iwae")
 
 # Config fields that may differ when resuming: they do not change training.
 RESUMABLE_CHANGES = ("epochs", "eval_k", "data_dir", "out")
@@ -87,8 +101,10 @@ class RunConfig:
     ``activation``, ``likelihood`` ('bernoulli' or 'gaussian', whose
     ``obs_var`` is a float or 'learned'), ``dtype``, ``seed`` (weights and
     training noise).  Data: ``binarize`` mode, ``limit`` (first N training
-    examples; None = all).  Objective: ``beta`` (KL weight), ``kl_warmup``
-    (epochs of linear warm-up).  Optimisation: ``optimizer``, ``lr``,
+    examples; None = all).  Objective: ``objective`` (one of
+    objectives.OBJECTIVES), ``k`` (samples of z per example), ``beta`` (KL
+    weight), ``kl_warmup`` (epochs of linear warm-up).  Optimisation:
+    ``optimizer``, ``lr``, ``lr_schedule`` (LR_SCHEDULES), ``adam_eps``,
     ``batch_size``, ``epochs``.  Evaluation: ``eval_k`` importance samples
     for the final log p(x) (0 skips it).  Recorded only: ``data_dir``;
     ``out`` is the run's directory.
@@ -102,10 +118,14 @@ class RunConfig:
     likelihood: str = "bernoulli"
     obs_var: float | str = 1.0
     binarize: str = "none"
+    objective: str = "elbo"
+    k: int = 1
     beta: float = 1.0
     kl_warmup: float = 0.0
     optimizer: str = "adam"
     lr: float = 1e-3
+    lr_schedule: str = "constant"
+    adam_eps: float = 1e-8
     seed: int = 0
     dtype: str = "float32"
     limit: int | None = None
@@ -116,7 +136,8 @@ class RunConfig:
     def __post_init__(self):
         self.hidden = tuple(self.hidden)
         positive = {"epochs": self.epochs, "batch_size": self.batch_size,
-                    "latent_dim": self.latent_dim, "lr": self.lr,
+                    "latent_dim": self.latent_dim, "lr": self.lr, "k": self.k,
+                    "adam_eps": self.adam_eps,
                     **({"limit": self.limit} if self.limit is not None else {})}
         for name, value in positive.items():
             if not value > 0:
@@ -127,11 +148,20 @@ class RunConfig:
             if not getattr(self, name) >= 0:
                 raise RunError(f"--{_flag(name)} must be >= 0, got {getattr(self, name)!r}")
         choices = {"binarize": BINARIZE_MODES, "optimizer": tuple(OPTIMIZERS),
-                   "dtype": ("float32", "float64")}
+                   "dtype": ("float32", "float64"), "objective": OBJECTIVES,
+                   "lr_schedule": LR_SCHEDULES}
         for name, valid in choices.items():
             value = getattr(self, name)
             if value not in valid:
                 raise RunError(f"--{_flag(name)} must be one of {valid}, got {value!r}")
+        if self.objective in ("iwae", "wake-sleep") and (self.beta != 1 or self.kl_warmup):
+            raise RunError(f"--objective {self.objective} has no KL weight: --beta must be 1 "
+                           "and --kl-warmup 0")
+        if self.objective == "wake-sleep" and self.k != 1:
+            raise RunError(f"--objective wake-sleep draws one z per example: --k must be 1, "
+                           f"got {self.k}")
+        if self.optimizer != "adam" and self.adam_eps != RunConfig.adam_eps:
+            raise RunError(f"--adam-eps is for --optimizer adam, not {self.optimizer}")
 
     def to_dict(self):
         """The settings as JSON types (tuples become lists)."""
@@ -155,7 +185,21 @@ def build_model(config, input_dim):
 
 def build_optimizer(config, params):
     """The optimizer of ``config`` over ``params`` (other hyperparameters at their defaults)."""
+    if config.optimizer == "adam":
+        return OPTIMIZERS["adam"](params, lr=config.lr, eps=config.adam_eps)
     return OPTIMIZERS[config.optimizer](params, lr=config.lr)
+
+
+def learning_rate(epoch, lr, schedule):
+    """The learning rate of ``epoch`` (1-based): ``lr``, or under the 'iwae'
+    schedule lr * 10^(-i/7) in stage i, which lasts 3^i epochs (i = 0..7)."""
+    if schedule == "constant":
+        return lr
+    stage, last_epoch_of_stage = 0, 1
+    while epoch > last_epoch_of_stage and stage < 7:
+        stage += 1
+        last_epoch_of_stage += 3 ** stage
+    return lr * 10 ** (-stage / 7)
 
 
 def train_generator(seed):
@@ -193,15 +237,16 @@ class TrainingStep:
     A smaller (last) batch uses the first rows of the same buffers.
     """
 
-    def __init__(self, model, optimizer, batch_size, binarize_mode="none"):
+    def __init__(self, model, optimizer, batch_size, binarize_mode="none", objective="elbo", k=1):
         self.model, self.optimizer, self.binarize_mode = model, optimizer, binarize_mode
+        self.objective, self.k = objective, k
         self.x_u8 = np.empty((batch_size, model.input_dim), dtype=np.uint8)
         self.x_in = np.empty((batch_size, model.input_dim), dtype=model.dtype)
         self.grads = model.params.zeros_like()
 
     def __call__(self, x, idx, rng, beta=1.0):
         """Train on the examples ``x[idx]`` (idx: (m,) ints, m <= B); returns
-        the batch means (recon, kl) in nats.  Raises NonFinite, before the
+        the batch means (loss, recon, kl) in nats (loss is the objective's).  Raises NonFinite, before the
         optimizer step, on a non-finite loss or a gradient whose squared norm
         is not finite (Adam's g^2 would overflow to inf)."""
         m = idx.shape[0]
@@ -212,16 +257,16 @@ class TrainingStep:
                       out=self.x_in[:m])
         # overflow and NaN are caught below, with a better message than numpy's warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            (_, recon, kl), grads = self.model.loss_terms_and_grads(xb, rng=rng, beta=beta,
-                                                                    out=self.grads)
-            if not math.isfinite(recon + kl):
-                raise NonFinite(f"the loss is {recon + kl} (recon {recon}, KL {kl})")
+            (loss, recon, kl), grads = self.model.loss_terms_and_grads(
+                xb, rng=rng, beta=beta, out=self.grads, objective=self.objective, k=self.k)
+            if not math.isfinite(loss):
+                raise NonFinite(f"the loss is {loss} (recon {recon}, KL {kl})")
             # one BLAS pass; inf or NaN if any gradient is, or if g^2 overflows
             grad_sq = float(np.dot(grads.flat, grads.flat))
         if not math.isfinite(grad_sq):
             raise NonFinite(f"the gradient is not finite (squared norm {grad_sq})")
         self.optimizer.step(grads, grads_are_scratch=True)   # grads are recomputed next step
-        return recon, kl
+        return loss, recon, kl
 
 
 class NonFinite(ArithmeticError):
@@ -231,54 +276,57 @@ class NonFinite(ArithmeticError):
 # ------------------------------------------------------------ one epoch --
 
 def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none", beta=1.0,
-                warmup_steps=0, first_step=0, epoch=1, progress=None):
+                warmup_steps=0, first_step=0, epoch=1, progress=None, objective="elbo", k=1):
     """One pass over the uint8 data set ``x`` (N, D) in a fresh random order.
 
-    Every step is a TrainingStep; ``first_step`` is the global step t of the
+    Every step is a TrainingStep of ``objective`` with ``k`` samples; ``first_step`` is the global step t of the
     first batch (for the KL warm-up), ``epoch`` only labels errors,
     ``progress`` (a progress.Progress) is updated after every step.  Raises
     TrainingDiverged, before the optimizer step, on a non-finite loss or
     gradient.
 
     Returns a dict of the epoch's means over examples, in nats:
-    ``loss`` (-ELBO), ``recon``, ``kl``; ``batch_losses`` (list, the -ELBO
-    of each batch), ``beta`` (the last step's KL weight), ``steps``,
+    ``loss`` (the objective: -ELBO by default), ``recon``, ``kl``;
+    ``batch_losses`` (list, the loss of each batch), ``beta`` (the last step's KL weight), ``steps``,
     ``seconds`` and ``examples_per_sec``.
     """
     start = time.perf_counter()
     n = x.shape[0]
     steps = -(-n // batch_size)
-    step = TrainingStep(model, optimizer, batch_size, binarize_mode)
+    step = TrainingStep(model, optimizer, batch_size, binarize_mode, objective, k)
     perm = rng.permutation(n)
-    recon_sum = kl_sum = 0.0
+    loss_sum = recon_sum = kl_sum = 0.0
     batch_losses = []
     for s in range(steps):
         idx = perm[s * batch_size:(s + 1) * batch_size]
         beta_t = kl_weight(first_step + s, beta, warmup_steps)
         try:
-            recon, kl = step(x, idx, rng, beta_t)
+            loss, recon, kl = step(x, idx, rng, beta_t)
         except NonFinite as e:
             raise TrainingDiverged(f"training diverged at epoch {epoch}, step {s + 1}/{steps}: {e}",
                                    epoch, s + 1) from None
         m = idx.shape[0]
+        loss_sum += loss * m
         recon_sum += recon * m
         kl_sum += kl * m
-        batch_losses.append(recon + kl)
+        batch_losses.append(loss)
         if progress is not None:
             seen = s * batch_size + m
-            progress.update(s + 1, examples=seen, loss=(recon_sum + kl_sum) / seen)
+            progress.update(s + 1, examples=seen, loss=loss_sum / seen)
     seconds = time.perf_counter() - start
-    return {"loss": (recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n,
+    return {"loss": loss_sum / n, "recon": recon_sum / n, "kl": kl_sum / n,
             "batch_losses": batch_losses, "beta": beta_t, "steps": steps,
             "seconds": seconds, "examples_per_sec": n / seconds}
 
 
 # ----------------------------------------------------------- evaluation --
 
-def final_evaluation(model, x_test, eval_k, stream=None):
+def final_evaluation(model, x_test, eval_k, stream=None, objective="elbo", k=1):
     """The end-of-run numbers on the test inputs ``x_test`` (N, D) of the model's dtype.
 
-    test -ELBO (with recon and KL), the importance-weighted estimate of
+    test -ELBO (with recon and KL), the negative of the bound the training
+    ``objective`` maximises with its ``k`` (test_bound_loss: the -ELBO with k
+    samples, or -L_k for 'iwae'), the importance-weighted estimate of
     log p(x) with ``eval_k`` samples (Burda et al. 2016; skipped if 0),
     reported as test_nll = -mean log p(x) (positive nats), and the active
     units (Var_x E_q[z_u] > 0.01).  A progress line runs during the
@@ -287,8 +335,9 @@ def final_evaluation(model, x_test, eval_k, stream=None):
     start = time.perf_counter()
     elbo = evaluate_elbo(model, x_test, eval_generator("elbo"))
     count, variances = active_units(model, x_test)
+    bound = evaluate_bound(model, x_test, objective, k, eval_generator("bound"))
     result = {"test_loss": elbo["loss"], "test_recon": elbo["recon"], "test_kl": elbo["kl"],
-              "test_nll": None, "eval_k": eval_k, "active_units": count,
+              "objective": objective, "k": k, "test_bound_loss": -bound, "test_nll": None, "eval_k": eval_k, "active_units": count,
               "latent_dim": model.latent_dim, "active_unit_variances": variances.tolist()}
     iw_start = time.perf_counter()
     if eval_k:
@@ -351,11 +400,13 @@ def fit(config, data, *, resume=False, overwrite=False, plots=True, stream=None)
 
     for epoch in range(done + 1, config.epochs + 1):
         progress = Progress(steps, label=f"epoch {epoch}/{config.epochs}", stream=stream)
+        optimizer.lr = learning_rate(epoch, config.lr, config.lr_schedule)
         try:
             stats = train_epoch(model, optimizer, x_train, rng, batch_size=config.batch_size,
                                 binarize_mode=config.binarize, beta=config.beta,
                                 warmup_steps=config.kl_warmup * steps,
-                                first_step=(epoch - 1) * steps, epoch=epoch, progress=progress)
+                                first_step=(epoch - 1) * steps, epoch=epoch, progress=progress,
+                                objective=config.objective, k=config.k)
             if not math.isfinite(float(np.dot(model.params.flat, model.params.flat))):
                 raise TrainingDiverged(f"training diverged in epoch {epoch}: the parameters "
                                        "are no longer finite", epoch, steps)
@@ -370,6 +421,7 @@ def fit(config, data, *, resume=False, overwrite=False, plots=True, stream=None)
         record = {"epoch": epoch, "train_loss": stats["loss"], "train_recon": stats["recon"],
                   "train_kl": stats["kl"], "test_loss": test["loss"],
                   "test_recon": test["recon"], "test_kl": test["kl"], "beta": stats["beta"],
+                  "lr": optimizer.lr,
                   "seconds": stats["seconds"] + time.perf_counter() - eval_start,
                   "train_seconds": stats["seconds"],
                   "examples_per_sec": stats["examples_per_sec"],
@@ -379,7 +431,8 @@ def fit(config, data, *, resume=False, overwrite=False, plots=True, stream=None)
         save_checkpoint(out / CHECKPOINT, model, optimizer, rng, epoch, metrics)
         write_json_atomic(out / METRICS, metrics)
 
-    metrics["final"] = final_evaluation(model, x_test, config.eval_k, stream)
+    metrics["final"] = final_evaluation(model, x_test, config.eval_k, stream, config.objective,
+                                        config.k)
     write_json_atomic(out / METRICS, metrics)
     print(_summary(metrics["final"], len(metrics["epochs"])), file=stream, flush=True)
     if plots:
@@ -460,8 +513,11 @@ def _describe(config, model, info, out, done):
     if config.kl_warmup:
         beta += f" (warm-up over {config.kl_warmup:g} epochs)"
     where = f"resuming after epoch {done}" if done else "training"
+    objective = objective_name(config.objective, config.k)
+    lr = f"lr {config.lr:g}" + (f" ({config.lr_schedule} schedule)"
+                                if config.lr_schedule != "constant" else "")
     return (f"VAE {arch} {config.activation}, {decoder} decoder, binarize {config.binarize}, "
-            f"{beta}; {config.optimizer} lr {config.lr:g}, batch {config.batch_size}, "
+            f"{objective}, {beta}; {config.optimizer} {lr}, batch {config.batch_size}, "
             f"{config.dtype}, seed {config.seed}; {info['n_train']:,} train / "
             f"{info['n_test']:,} test examples\n"
             f"{where}: {_plural(config.epochs, 'epoch')} -> {out}")
@@ -472,13 +528,24 @@ def _epoch_line(r, config):
     line = (f"epoch {r['epoch']:{width}d}/{config.epochs}  train {r['train_loss']:7.2f}  "
             f"test {r['test_loss']:7.2f} (recon {r['test_recon']:6.2f} + KL {r['test_kl']:5.2f})  "
             f"{r['seconds']:.2f} s  {r['examples_per_sec']:,.0f} ex/s")
-    return line + (f"  beta {r['beta']:.3f}" if config.kl_warmup else "")
+    line += f"  beta {r['beta']:.3f}" if config.kl_warmup else ""
+    return line + (f"  lr {r['lr']:.2e}" if config.lr_schedule != "constant" else "")
+
+
+def objective_name(objective, k):
+    """How a run names its objective, e.g. 'IWAE bound, k=5'."""
+    names = {"elbo": "ELBO (closed-form KL)", "elbo-mc": "ELBO (sampled KL)",
+             "iwae": "IWAE bound", "wake-sleep": "wake-sleep"}
+    return names[objective] + (f", k={k}" if k != 1 else "")
 
 
 def _summary(final, epochs):
     lines = [f"final (after {_plural(epochs, 'epoch')}), test set, nats per example:",
              f"  -ELBO          {final['test_loss']:8.2f}   (recon {final['test_recon']:.2f} "
              f"+ KL {final['test_kl']:.2f})"]
+    if (final["objective"], final["k"]) not in (("elbo", 1), ("wake-sleep", 1)):
+        lines.append(f"  -bound         {final['test_bound_loss']:8.2f}   (the training objective: "
+                     f"{objective_name(final['objective'], final['k'])})")
     if final["test_nll"] is not None:
         lines.append(f"  -log p(x)      {final['test_nll']:8.2f}   (importance-weighted, "
                      f"k={final['eval_k']}, {format_seconds(final['iw_seconds'])})")
