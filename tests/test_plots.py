@@ -5,6 +5,7 @@ import pytest
 from scipy.stats import norm
 
 from numpyvae import VAE
+from numpyvae.rundir import PLOTS, RUN_FILES
 from numpyvae.plots import (image_grid, latent_projection, manifold_grid, plot_latent_scatter,
                             plot_loss_curves, plot_manifold, plot_reconstructions, plot_run,
                             plot_samples)
@@ -88,3 +89,5 @@ def test_plot_run(tmp_path, latent_dim):
             "latent_scatter.png"} <= names
     assert ("manifold.png" in names) == (latent_dim == 2)
     assert all(is_png(p) for p in paths)
+    # exactly the files of the run directory that --overwrite may remove
+    assert {p.name for p in tmp_path.iterdir()} == names <= set(PLOTS.values()) <= set(RUN_FILES)
