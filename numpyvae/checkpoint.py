@@ -3,7 +3,7 @@
     entry            content
     config           JSON of model.config()            } a model file: Autoencoder.load
     param/<name>     the model's parameters            } reads a checkpoint too
-    optim/<key>      optimizer.state_dict(): 't', 'm_sum/<name>', 'v_sum/<name>', ...
+    optim/<key>      optimizer.state_dict(): 't', '<state>/<name>' (AdamFast: m_sum, v_sum)
     rng_state        JSON of rng.bit_generator.state (the training Generator)
     epoch            int, the number of completed epochs
     metrics          JSON, the run's metrics so far (its config included)

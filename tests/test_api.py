@@ -61,7 +61,8 @@ def test_save_and_load_through_the_api(tmp_path):
 
 
 def test_package_exports():
-    assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "load_model", "Adam", "Adagrad", "SGD", "FlatParams"}
+    assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "load_model", "Adam", "AdamFast",
+                                     "Adagrad", "SGD", "FlatParams"}
     assert isinstance(numpyvae.__version__, str)
 
 
@@ -294,7 +295,7 @@ def test_bad_gradient_buffer(vae32):
     (dict(activation="gelu"), ValueError, "activation must be one of"),
     (dict(activation=None), TypeError, "activation must be a string"),
     (dict(likelihood="poisson"), ValueError,
-     "likelihood must be one of ('bernoulli', 'gaussian'), got 'poisson'"),
+     "likelihood must be one of ('bernoulli', 'gaussian', 'gaussian-sigmoid'), got 'poisson'"),
     (dict(likelihood="gaussian", obs_var=0.0), ValueError, "obs_var must be a finite number > 0"),
     (dict(likelihood="gaussian", obs_var=-1.0), ValueError, "obs_var must be"),
     (dict(likelihood="gaussian", obs_var=float("nan")), ValueError, "got nan"),

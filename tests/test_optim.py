@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from numpyvae import SGD, VAE, Adagrad, Adam, FlatParams
+from numpyvae import SGD, VAE, Adagrad, Adam, AdamFast, FlatParams
 from numpyvae.validate import NonFiniteError
 
 
@@ -45,6 +45,10 @@ OPTIMIZERS = {
              dict(lr=0.1, b1=0.9, b2=0.999, eps=1e-8)),
     "adam-eps": (Adam, dict(lr=0.05, betas=(0.8, 0.99), eps=0.1), reference_adam,
                  dict(lr=0.05, b1=0.8, b2=0.99, eps=0.1)),
+    "adam-fast": (AdamFast, dict(lr=0.1, betas=(0.9, 0.999), eps=1e-8), reference_adam,
+                  dict(lr=0.1, b1=0.9, b2=0.999, eps=1e-8)),
+    "adam-fast-eps": (AdamFast, dict(lr=0.05, betas=(0.8, 0.99), eps=0.1), reference_adam,
+                      dict(lr=0.05, b1=0.8, b2=0.99, eps=0.1)),
 }
 
 
@@ -89,7 +93,8 @@ def test_updates_match_the_formulas(name, flat, weight_decay):
                                        err_msg=f"{name} step {t} {k}")
 
 
-def test_first_adam_step_has_size_lr():
+@pytest.mark.parametrize("cls", [Adam, AdamFast])
+def test_first_adam_step_has_size_lr(cls):
     """Bias correction makes m_hat = g and v_hat = g^2 at t = 1, so every
     parameter moves by lr * g / (|g| + eps), about lr, whatever the scale of g
     (without the correction it would be lr * 0.1 g / (0.0316 |g|) = 3.16 lr)."""
@@ -98,7 +103,7 @@ def test_first_adam_step_has_size_lr():
     before = params.flat.copy()
     grads = grads_like(params, rng)
     grads.flat[:] *= 10.0 ** rng.uniform(-4, 4, grads.flat.size)
-    Adam(params, lr=0.01, eps=1e-8).step(grads)
+    cls(params, lr=0.01, eps=1e-8).step(grads)
     np.testing.assert_allclose(params.flat - before, -0.01 * grads.flat / (np.abs(grads.flat) + 1e-8),
                                rtol=1e-9)
 
@@ -181,16 +186,17 @@ def test_state_dict_round_trip_continues_identically(name, flat):
                for s in opt.state.values() for a in s.values())
 
 
-def test_load_state_dict_rejects_missing_or_misshapen_state():
+@pytest.mark.parametrize("cls, m, v", [(Adam, "m", "v"), (AdamFast, "m_sum", "v_sum")])
+def test_load_state_dict_rejects_missing_or_misshapen_state(cls, m, v):
     params = make_params(True, np.random.default_rng(4))
-    state = Adam(params).state_dict()
-    del state["m_sum/encoder.0.W"]
-    with pytest.raises(ValueError, match="m_sum/encoder.0.W"):
-        Adam(params).load_state_dict(state)
-    state = Adam(params).state_dict()
-    state["v_sum/decoder.1.b"] = np.zeros(4)
-    with pytest.raises(ValueError, match="v_sum/decoder.1.b"):
-        Adam(params).load_state_dict(state)
+    state = cls(params).state_dict()
+    del state[f"{m}/encoder.0.W"]
+    with pytest.raises(ValueError, match=f"{m}/encoder.0.W"):
+        cls(params).load_state_dict(state)
+    state = cls(params).state_dict()
+    state[f"{v}/decoder.1.b"] = np.zeros(4)
+    with pytest.raises(ValueError, match=f"{v}/decoder.1.b"):
+        cls(params).load_state_dict(state)
 
 
 # --------------------------------------------------------------- bad input --
