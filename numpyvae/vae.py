@@ -21,7 +21,7 @@ from numpyvae import objectives
 from numpyvae.base import EncoderDecoder
 from numpyvae.evaluate import importance_weighted_log_likelihood
 from numpyvae.gaussian import kl_standard_normal_forward
-from numpyvae.validate import check_float, check_generator, check_positive_int
+from numpyvae.validate import check_generator, check_positive_int
 
 
 class VAE(EncoderDecoder):
@@ -73,7 +73,6 @@ class VAE(EncoderDecoder):
         objectives.loss_and_grads).  NonFiniteError (see base.check_finite)
         if a term or a gradient overflows.
         """
-        beta = check_float(beta, "beta", lo=0)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             terms, grads = objectives.loss_and_grads(self, x, objective, k, beta, rng, eps, out)
         self.check_finite(x, {"the reconstruction term -log p(x|z)": terms["recon"],

@@ -264,13 +264,17 @@ def test_missing_rng_and_eps(vae32):
     (np.zeros((2, 2), np.float32), r"eps must be an array of shape \(3, 2\) for k=1, got \(2, 2\)"),
     (np.zeros((3, 3), np.float32), r"eps must be an array of shape \(3, 2\) for k=1, got \(3, 3\)"),
     (np.zeros(6, np.float32), r"eps must be an array of shape \(3, 2\)"),
-    ([[0.0, 0.0]] * 3, r"eps must be an array of shape \(3, 2\) for k=1, got list"),
     (np.zeros((3, 2), np.float64), "eps has dtype float64"),
     (np.full((3, 2), np.nan, np.float32), "eps contains NaN or inf"),
 ])
 def test_bad_eps(vae32, eps, message):
     with pytest.raises(ValueError, match=message):
         vae32.loss_and_grads(GOOD, eps=eps)
+
+
+def test_eps_of_the_wrong_type(vae32):
+    with pytest.raises(TypeError, match=r"eps must be a numpy array of shape \(3, 2\), got list"):
+        vae32.loss_and_grads(GOOD, eps=[[0.0, 0.0]] * 3)
 
 
 @pytest.mark.parametrize("z, message", [

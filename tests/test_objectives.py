@@ -288,3 +288,11 @@ def test_bad_arguments_name_the_argument(kwargs, error, message):
     kwargs = {"rng": np.random.default_rng(0), **kwargs}
     with pytest.raises(error, match=message):
         model.loss_and_grads(x, **kwargs)
+
+
+@pytest.mark.parametrize("beta, error", [(np.nan, ValueError), (np.inf, ValueError),
+                                         (-0.5, ValueError), ("1", TypeError)])
+def test_beta_must_be_a_finite_number_at_least_zero(beta, error):
+    model, x, eps = setup("bernoulli", 1.0, 1)
+    with pytest.raises(error, match="beta must be a"):
+        loss_and_grads(model, x, "elbo", beta=beta, eps=eps)
