@@ -74,9 +74,9 @@ class EncoderDecoder:
         self.activation = check_choice(activation, "activation", tuple(ACTIVATIONS))
         self.seed = check_int(seed, "seed", lo=0)
         check_choice(likelihood, "likelihood", LIKELIHOODS)
-        if likelihood != "gaussian" and not (isinstance(obs_var, numbers.Real) and obs_var == 1):
-            raise ValueError(f"obs_var is the variance of likelihood='gaussian'; "
-                             f"likelihood={likelihood!r} has none, got obs_var={obs_var!r}")
+        if likelihood == "bernoulli" and not (isinstance(obs_var, numbers.Real) and obs_var == 1):
+            raise ValueError(f"obs_var is the variance of a Gaussian likelihood; "
+                             f"likelihood='bernoulli' has none, got obs_var={obs_var!r}")
         self.likelihood = make_likelihood(likelihood, obs_var, self.dtype)
         self.encoder = MLP("encoder", (self.input_dim, *self.hidden_dims,
                                        self.encoder_outputs()), activation)

@@ -174,14 +174,63 @@ class GaussianLikelihood:
         return noise + mean
 
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+class SigmoidGaussianLikelihood(GaussianLikelihood):
+    """Kingma & Welling's Frey Face decoder (2014, Section 5 and Appendix C.2):
+    a Gaussian whose means are squashed into (0, 1) by a sigmoid,
+
+        x ~ N(m, diag(exp(logvar))),   m = sigmoid(a),
+
+    with ``out = [a, logvar]`` (K = 2D) for ``obs_var = "learned"`` (the
+    paper's decoder: log sigma^2 is a second linear output of the MLP), or
+    ``out = a`` (K = D) and a fixed variance ``obs_var``.  Name
+    'gaussian-sigmoid'.  The log-density is gaussian.gaussian_log_density_forward
+    at m; the backward chains its dmean through the sigmoid:
+
+        da = dmean * m * (1 - m)        (dlogvar as for the plain Gaussian)
+
+    The cache holds the Gaussian's cache and m (N, D).
+    """
+
+    name = "gaussian-sigmoid"
+
+    def log_prob_forward(self, x, out):
+        """x : (..., D), out : (..., K) -> logp : (...,)."""
+        a, logvar = self._split(out)
+        m = sigmoid(a)
+        logp, gaussian_cache = gaussian_log_density_forward(x, m, logvar)
+        return logp, (gaussian_cache, m)
+
+    def log_prob_backward(self, dlogp, cache):
+        """dout = [da, dlogvar] (learned variance) or da (fixed), da = dmean * m * (1 - m)."""
+        gaussian_cache, m = cache
+        dout = super().log_prob_backward(dlogp, gaussian_cache)  # [dmean, dlogvar] or dmean
+        dout[..., :m.shape[-1]] *= m * (1 - m)
+        return dout
+
+    def mean(self, out):
+        """E[x|z] = m = sigmoid(a)."""
+        return sigmoid(self._split(out)[0])
+
+    def sample(self, out, rng):
+        """A draw x ~ p(x|z) = m + exp(logvar / 2) * e, e ~ N(0, I), of out's dtype, (..., D)."""
+        a, logvar = self._split(out)
+        noise = rng.standard_normal(a.shape, dtype=out.dtype)
+        noise *= np.exp(0.5 * logvar)
+        noise += sigmoid(a)
+        return noise
+
+
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-sigmoid")
 
 
 def make_likelihood(name, obs_var=1.0, dtype=np.float64):
-    """One of LIKELIHOODS: 'bernoulli' or 'gaussian' (with ``obs_var`` a float or 'learned'),
-    in the fast form where there is one (BernoulliLikelihoodFast)."""
+    """One of LIKELIHOODS: 'bernoulli', 'gaussian' or 'gaussian-sigmoid' (the two
+    Gaussians with ``obs_var`` a float or 'learned'), in the fast form where there
+    is one (BernoulliLikelihoodFast)."""
     if name == "bernoulli":
         return BernoulliLikelihoodFast()
     if name == "gaussian":
         return GaussianLikelihood(obs_var, dtype)
-    raise ValueError(f"unknown likelihood {name!r}; choose 'bernoulli' or 'gaussian'")
+    if name == "gaussian-sigmoid":
+        return SigmoidGaussianLikelihood(obs_var, dtype)
+    raise ValueError(f"unknown likelihood {name!r}; choose one of {LIKELIHOODS}")

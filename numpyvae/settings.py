@@ -141,13 +141,14 @@ def _hidden_sizes(hidden):
 
 
 def _obs_var(obs_var, likelihood):
-    """--obs-var: a positive number or 'learned' for the Gaussian decoder (default 1.0), else None."""
-    if likelihood != "gaussian":
+    """--obs-var: a positive number or 'learned' for the Gaussian decoders (default 1.0 for
+    'gaussian', 'learned' for 'gaussian-sigmoid', the paper's Frey Face decoder), else None."""
+    if likelihood == "bernoulli":
         if obs_var is not None:
-            raise ValueError(f"--obs-var applies to --likelihood gaussian only, not {likelihood}")
+            raise ValueError("--obs-var applies to the Gaussian likelihoods only, not bernoulli")
         return None
     if obs_var is None:
-        return 1.0
+        return 1.0 if likelihood == "gaussian" else "learned"
     if isinstance(obs_var, str):
         return check_choice(obs_var, "--obs-var", ("learned",))
     return check_float(obs_var, "--obs-var", lo=0, lo_open=True)

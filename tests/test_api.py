@@ -295,7 +295,7 @@ def test_bad_gradient_buffer(vae32):
     (dict(activation="gelu"), ValueError, "activation must be one of"),
     (dict(activation=None), TypeError, "activation must be a string"),
     (dict(likelihood="poisson"), ValueError,
-     "likelihood must be one of ('bernoulli', 'gaussian'), got 'poisson'"),
+     "likelihood must be one of ('bernoulli', 'gaussian', 'gaussian-sigmoid'), got 'poisson'"),
     (dict(likelihood="gaussian", obs_var=0.0), ValueError, "obs_var must be a finite number > 0"),
     (dict(likelihood="gaussian", obs_var=-1.0), ValueError, "obs_var must be"),
     (dict(likelihood="gaussian", obs_var=float("nan")), ValueError, "got nan"),

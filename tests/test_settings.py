@@ -39,12 +39,12 @@ NAN, INF = math.nan, math.inf
     (dict(binarize="sometimes"), "--binarize must be one of ('none', 'dynamic', 'threshold')"),
     (dict(optimizer="rmsprop"), "--optimizer must be one of"),
     (dict(activation="gelu"), "--activation must be one of"),
-    (dict(likelihood="poisson"), "--likelihood must be one of ('bernoulli', 'gaussian')"),
+    (dict(likelihood="poisson"), "--likelihood must be one of ('bernoulli', 'gaussian', 'gaussian-sigmoid')"),
     (dict(dtype="float16"), "--dtype must be one of ('float32', 'float64')"),
     (dict(likelihood="gaussian", obs_var="learn"), "--obs-var must be one of ('learned',)"),
     # settings that do not go together
-    (dict(obs_var=-1.0), "--obs-var applies to --likelihood gaussian only, not bernoulli"),
-    (dict(obs_var="learned"), "--obs-var applies to --likelihood gaussian only"),
+    (dict(obs_var=-1.0), "--obs-var applies to the Gaussian likelihoods only, not bernoulli"),
+    (dict(obs_var="learned"), "--obs-var applies to the Gaussian likelihoods only"),
     (dict(out=""), "--out must be a non-empty path"),
 ])
 def test_a_bad_setting_is_a_run_error_naming_its_flag(changes, message):
