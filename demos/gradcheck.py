@@ -19,7 +19,9 @@ row names the broken operation:
 4. the optimizers, each update against the textbook formula.
 
 Each row names the function it checks as it is named in the code, the
-largest relative error |a - n| / max(|a| + |n|, 1e-8), the ratio
+largest relative error |a - n| / max(|a| + |n|, floor) (floor 1e-8; in
+sections 2 and 3, 1e-4 |loss|, below which central differences cannot
+resolve an entry to 1e-6, see loss_floor), the ratio
 analytic / numerical where that is one constant (2.00: a factor of 2 too
 many; -1.00: a flipped sign; 0.00: a missing term), and PASS or FAIL.
 Everything runs in float64 with a fixed seed; eps is held fixed, so the VAE
@@ -81,6 +83,7 @@ class Report:
 
     def __init__(self, stream, first_failure):
         self.rows, self.stream, self.first_failure = [], stream, first_failure
+        self.current = 0      # the section being run
 
     def add(self, row):
         self.rows.append(row)
@@ -113,9 +116,10 @@ class Report:
     def value(self, function, quantity, got, expected, tol=VALUE_TOL):
         """A forward value (or update) against the same quantity computed another way."""
         def check():
-            error = relative_error(got(), expected)
-            return [Row(self.current, function, quantity, error,
-                        constant_ratio(got(), expected), error <= tol)]
+            value = got()
+            error = relative_error(value, expected)
+            return [Row(self.current, function, quantity, error, constant_ratio(value, expected),
+                        error <= tol)]
         self.guarded(function, quantity, check)
 
     def backward(self, function, forward, backward, inputs, wrt=None, variant="", floor=1e-8):
