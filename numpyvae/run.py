@@ -8,12 +8,13 @@
          objective, so that runs compare), one line, checkpoint.npz + metrics.json
       5. the final evaluation (final_evaluation), metrics.json, the pictures (plots.plot_run)
 
-Finiteness.  Everything a run saves is finite: a non-finite training loss or
-gradient (trainer), parameters, test -ELBO or final estimate is divergence,
-TrainingDiverged, and nothing of it is saved; the checkpoint keeps the last
-good epoch.  numpy's floating-point warnings are silenced during a run, these
-checks speak instead.  Ctrl-C raises Interrupted, whose message says what the
-checkpoint on disk holds.
+Finiteness.  Everything a run saves is finite: the model, the optimizer and
+the evaluation raise validate.NonFiniteError rather than return NaN or inf,
+and a run turns that, or parameters that are no longer finite after an
+epoch, into divergence, TrainingDiverged: nothing of it is saved, the
+checkpoint keeps the last good epoch.  numpy's floating-point warnings are
+silenced during a run, these errors speak instead.  Ctrl-C raises
+Interrupted, whose message says what the checkpoint on disk holds.
 
 Evaluation draws from its own fixed-seed Generators (``eval_generator``): it
 never perturbs training, and every run, whatever its seed, is measured on
@@ -39,6 +40,7 @@ from numpyvae.rundir import CHECKPOINT, METRICS, check_out, prepare_out
 from numpyvae.settings import (RESUMABLE_CHANGES, RunError, build_model, build_optimizer, flag,
                                resume_differences)
 from numpyvae.trainer import TrainingDiverged, learning_rate, train_epoch, train_generator
+from numpyvae.validate import NonFiniteError
 
 # Evaluation's random streams, seeded independently of the run's seed.
 EVAL_SEED = 2014
@@ -118,7 +120,6 @@ def fit(config, data, *, resume=False, overwrite=False, plots=True, stream=None)
             stage = "the final evaluation"
             metrics["final"] = final_evaluation(model, x_test, config.eval_k, stream,
                                                 config.objective, config.k)
-            _check_final(metrics["final"])
             write_json_atomic(out / METRICS, metrics)
             print(report.summary(metrics["final"], len(metrics["epochs"])), file=stream,
                   flush=True)
@@ -177,11 +178,11 @@ def _train_one_epoch(config, model, optimizer, rng, x_train, x_test, epoch, step
     if not math.isfinite(float(np.dot(model.params.flat, model.params.flat))):
         raise TrainingDiverged(f"training diverged in epoch {epoch}: the parameters are no "
                                "longer finite", epoch, steps)
-    test = evaluate_elbo(model, x_test, eval_generator("elbo"))
-    if not math.isfinite(test["loss"]):
-        raise TrainingDiverged(f"training diverged in epoch {epoch}: the test -ELBO is "
-                               f"{test['loss']} (recon {test['recon']}, KL {test['kl']})",
-                               epoch, steps)
+    try:
+        test = evaluate_elbo(model, x_test, eval_generator("elbo"))
+    except NonFiniteError as e:
+        raise TrainingDiverged(f"training diverged in epoch {epoch}: on the test set, {e}",
+                               epoch, steps) from None
     return {"epoch": epoch, "train_loss": stats["loss"], "train_recon": stats["recon"],
             "train_kl": stats["kl"], "test_loss": test["loss"],
             "test_recon": test["recon"], "test_kl": test["kl"], "beta": stats["beta"],
@@ -292,7 +293,16 @@ def final_evaluation(model, x_test, eval_k, stream=None, objective="elbo", k=1):
     reported as test_nll = -mean log p(x) (positive nats), and the active
     units (Var_x E_q[z_u] > 0.01).  A progress line runs during the
     importance sampling, which dominates (k decoder passes per example).
+    A number that is not finite (validate.NonFiniteError) is divergence:
+    TrainingDiverged, with epoch None.
     """
+    try:
+        return _final_numbers(model, x_test, eval_k, stream, objective, k)
+    except NonFiniteError as e:
+        raise TrainingDiverged(f"the final evaluation diverged: {e}", None, None) from None
+
+
+def _final_numbers(model, x_test, eval_k, stream, objective, k):
     start = time.perf_counter()
     elbo = evaluate_elbo(model, x_test, eval_generator("elbo"))
     count, variances = active_units(model, x_test)
@@ -320,15 +330,3 @@ def final_evaluation(model, x_test, eval_k, stream=None, objective="elbo", k=1):
     now = time.perf_counter()
     result["iw_seconds"], result["eval_seconds"] = now - iw_start, now - start
     return result
-
-
-def _check_final(final):
-    """TrainingDiverged (with epoch None) if a number of the final evaluation is not finite."""
-    numbers = {"the test -ELBO": [final["test_loss"]],
-               "the test bound of the objective": [final["test_bound_loss"]],
-               "the test -log p(x)": [final["test_nll"]] if final["eval_k"] else [],
-               "an active-unit variance": final["active_unit_variances"]}
-    bad = [name for name, values in numbers.items() if not all(map(math.isfinite, values))]
-    if bad:
-        raise TrainingDiverged(f"the final evaluation diverged: {' and '.join(bad)} is not "
-                               "finite", None, None)

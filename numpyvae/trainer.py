@@ -40,7 +40,8 @@ default; ``objective`` and ``k`` choose another (estimator A, k samples, the
 IWAE bound, wake-sleep).  The learning rate is constant, or follows the IWAE
 paper's schedule (Burda et al. 2016, ``learning_rate(..., 'iwae')``):
 
-    lr_e = lr * 10^(-i/7)  in the 3^i epochs of stage i = 0..7 (3280 epochs; later epochs stay at i = 7)
+    lr_e = lr * 10^(-i/7)  in the 3^i epochs of stage i = 0..7
+                           (3280 epochs; later epochs stay at i = 7)
 
 Reported training losses are the objective's, recon + KL (the -ELBO with
 beta = 1 for the default), in nats per example: positive, lower is better;
@@ -58,7 +59,7 @@ import time
 import numpy as np
 
 from numpyvae.binarize import binarize
-from numpyvae.validate import NonFiniteError, check_finite
+from numpyvae.validate import NonFiniteError
 
 
 class TrainingDiverged(RuntimeError):
@@ -124,11 +125,9 @@ class TrainingStep:
         np.take(x, idx, axis=0, out=self.x_u8[:m], mode="clip")
         xb = binarize(self.x_u8[:m], self.binarize_mode, rng=rng, dtype=self.model.dtype,
                       out=self.x_in[:m])
-        # the model raises NonFiniteError, naming what overflowed, rather than return
-        # NaN or inf; the check below keeps that rule for any model
+        # the model raises NonFiniteError, naming what overflowed, rather than return NaN or inf
         (loss, recon, kl), grads = self.model.loss_terms_and_grads(
             xb, rng=rng, beta=beta, out=self.grads, objective=self.objective, k=self.k)
-        check_finite(loss, "the loss", f"recon {recon}, KL {kl}")
         self.optimizer.step(grads, grads_are_scratch=True)   # grads are recomputed next step
         return loss, recon, kl
 
@@ -137,17 +136,17 @@ def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none
                 warmup_steps=0, first_step=0, epoch=1, progress=None, objective="elbo", k=1):
     """One pass over the uint8 data set ``x`` (N, D) in a fresh random order.
 
-    Every step is a TrainingStep of ``objective`` with ``k`` samples; ``first_step`` is the global step t of the
-    first batch (for the KL warm-up), ``epoch`` only labels errors,
-    ``progress`` (a progress.Progress) is updated after every step.  Raises
+    Every step is a TrainingStep of ``objective`` with ``k`` samples;
+    ``first_step`` is the global step t of the first batch (for the KL
+    warm-up), ``epoch`` only labels errors, ``progress`` (a
+    progress.Progress) is updated after every step.  Raises
     TrainingDiverged, before the optimizer step, on a non-finite loss or
     gradient.
 
     Returns a dict of the epoch's means over examples, in nats:
     ``loss`` (the objective: -ELBO by default), ``recon``, ``kl``;
     ``batch_losses`` (list, the loss of each batch), ``beta`` (the last
-    step's KL weight), ``steps``,
-    ``seconds`` and ``examples_per_sec``.
+    step's KL weight), ``steps``, ``seconds`` and ``examples_per_sec``.
     """
     start = time.perf_counter()
     n = x.shape[0]

@@ -20,7 +20,9 @@ from numpyvae import run as run_module
 from numpyvae.checkpoint import load_checkpoint
 from numpyvae.idx import write_idx
 from numpyvae.rundir import CHECKPOINT, METRICS, RUN_FILES
-from run_helpers import TINY_FLAGS, load_demo, quiet_fit, snapshot, tiny_config, write_mnist_dir
+from numpyvae.validate import NonFiniteError
+from run_helpers import (TINY_FLAGS, load_demo, quiet_fit, snapshot, tiny_config,
+                         write_mnist_dir)
 
 
 @pytest.fixture(scope="module")
@@ -367,25 +369,28 @@ def test_a_run_stopped_midway_says_what_is_on_disk(demo, capsys, tmp_path, data_
 @pytest.mark.parametrize("where", ["test-loss", "final-evaluation"])
 def test_a_non_finite_test_number_is_divergence_and_never_saved(
         demo, capsys, tmp_path, data_dir, monkeypatch, where):
-    """An inf test -ELBO at epoch 2, or an inf log p(x) at the end: exit 1, the
-    checkpoint keeps epoch 1 (byte for byte), metrics.json stays strict JSON."""
+    """An overflow in the test -ELBO at epoch 2, or in log p(x) at the end: exit 1,
+    the checkpoint keeps epoch 1 (byte for byte), metrics.json stays strict JSON."""
     out = tmp_path / "run"
     seen = {}
+    overflow = NonFiniteError("the KL term overflowed float32 (NaN or inf) for finite input")
     if where == "test-loss":
         real = run_module.evaluate_elbo
 
         def evaluate(model, x, rng, *args):
             if (out / CHECKPOINT).exists():
                 seen["checkpoint"] = (out / CHECKPOINT).read_bytes()
-                return {"loss": float("inf"), "recon": float("inf"), "kl": 1.0}
+                raise overflow
             return real(model, x, rng, *args)
 
         monkeypatch.setattr(run_module, "evaluate_elbo", evaluate)
-        epochs, message = "2", "training diverged in epoch 2: the test -ELBO is inf"
+        epochs, message = "2", "training diverged in epoch 2: on the test set, the KL term"
     else:
-        monkeypatch.setattr(run_module, "importance_weighted_log_likelihood",
-                            lambda model, x, k, rng: np.full(x.shape[0], -np.inf))
-        epochs, message = "1", "the final evaluation diverged: the test -log p(x) is not finite"
+        def evaluate(*args):
+            raise overflow
+
+        monkeypatch.setattr(run_module, "importance_weighted_log_likelihood", evaluate)
+        epochs, message = "1", "the final evaluation diverged: the KL term overflowed"
     code, _, err, warned = run_demo(demo, ["--data-dir", str(data_dir), *TINY_FLAGS, "--epochs",
                                            epochs, "--out", str(out)], capsys)
     assert code == 1 and message in err and not warned

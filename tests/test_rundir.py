@@ -2,13 +2,10 @@
 
 import os
 
-import numpy as np
 import pytest
 
-from numpyvae import VAE
 from numpyvae.files import stale_temporaries, write_atomic
-from numpyvae.plots import plot_run
-from numpyvae.rundir import CHECKPOINT, METRICS, PLOTS, RUN_FILES, check_out, prepare_out
+from numpyvae.rundir import CHECKPOINT, METRICS, RUN_FILES, check_out, prepare_out
 from numpyvae.settings import RunError
 from run_helpers import snapshot
 
@@ -103,14 +100,3 @@ def test_write_atomic_leaves_no_temporary_when_the_write_fails(tmp_path):
     with pytest.raises(OSError):
         write_atomic(tmp_path / METRICS, fail)
     assert os.listdir(tmp_path) == []
-
-
-def test_the_pictures_of_a_run_are_the_run_files_named_in_plots(tmp_path):
-    model = VAE(64, (8,), 2)
-    x = np.random.default_rng(0).random((20, 64)).astype(np.float32)
-    epochs = [{"train_loss": 2.0, "test_loss": 1.5, "test_recon": 1.0, "test_kl": 0.5,
-               "train_batch_losses": [2.5, 1.5]}]
-    paths = plot_run(tmp_path, model, x, np.arange(20) % 10, epochs, (8, 8),
-                     np.random.default_rng(1))
-    assert sorted(p.name for p in paths) == sorted(os.listdir(tmp_path)) == sorted(PLOTS.values())
-    assert set(PLOTS.values()) <= set(RUN_FILES)
