@@ -19,7 +19,9 @@ row names the broken operation:
 4. the optimizers, each update against the textbook formula.
 
 Each row names the function it checks as it is named in the code, the
-largest relative error |a - n| / max(|a| + |n|, 1e-8), the ratio
+largest relative error |a - n| / max(|a| + |n|, floor) (floor 1e-8; in
+sections 2 and 3, 1e-4 |loss|, below which central differences cannot
+resolve an entry to 1e-6, see loss_floor), the ratio
 analytic / numerical where that is one constant (2.00: a factor of 2 too
 many; -1.00: a flipped sign; 0.00: a missing term), and PASS or FAIL.
 Everything runs in float64 with a fixed seed; eps is held fixed, so the VAE
@@ -55,7 +57,8 @@ VALUE_TOL = 1e-10   # forward rows and optimizer updates: against a formula eval
 STEP = 1e-5         # central-difference step
 
 LIKELIHOODS = {"bernoulli": ("bernoulli", 1.0), "gaussian": ("gaussian", 0.5),
-               "gaussian-learned": ("gaussian", "learned")}
+               "gaussian-learned": ("gaussian", "learned"),
+               "gaussian-sigmoid": ("gaussian-sigmoid", "learned")}
 
 
 @dataclass
@@ -80,12 +83,13 @@ class Report:
 
     def __init__(self, stream, first_failure):
         self.rows, self.stream, self.first_failure = [], stream, first_failure
+        self.current = 0      # the section being run
 
     def add(self, row):
         self.rows.append(row)
         ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
         error = "raised" if row.error == np.inf else f"{row.error:.1e}"
-        print(f"  {row.function:<54}{row.quantity:<19}{error:>8}{ratio:>7}  "
+        print(f"  {row.function:<57}{row.quantity:<19}{error:>8}{ratio:>7}  "
               f"{'PASS' if row.passed else 'FAIL'}{'  ' + row.note if row.note else ''}",
               file=self.stream)
         if self.first_failure and not row.passed:
@@ -94,7 +98,7 @@ class Report:
     def section(self, number, title):
         self.current = number
         print(f"\n{number}. {title}", file=self.stream)
-        print(f"  {'function':<54}{'checks':<19}{'rel err':>8}{'ratio':>7}  result",
+        print(f"  {'function':<57}{'checks':<19}{'rel err':>8}{'ratio':>7}  result",
               file=self.stream)
 
     def guarded(self, function, quantity, check):
@@ -112,9 +116,10 @@ class Report:
     def value(self, function, quantity, got, expected, tol=VALUE_TOL):
         """A forward value (or update) against the same quantity computed another way."""
         def check():
-            error = relative_error(got(), expected)
-            return [Row(self.current, function, quantity, error,
-                        constant_ratio(got(), expected), error <= tol)]
+            value = got()
+            error = relative_error(value, expected)
+            return [Row(self.current, function, quantity, error, constant_ratio(value, expected),
+                        error <= tol)]
         self.guarded(function, quantity, check)
 
     def backward(self, function, forward, backward, inputs, wrt=None, variant="", floor=1e-8):
@@ -239,6 +244,13 @@ def check_operations(report, rng):
     check_likelihood(report, "likelihoods.GaussianLikelihood",
                      lambda: likelihoods.GaussianLikelihood("learned"), xg, out,
                      stats.norm.logpdf(xg, mean, np.exp(lv / 2)).sum(axis=1), "(learned)")
+    xs = rng.random((n, d))        # data in (0, 1) for the Frey Face decoder, means sigmoid(a)
+    for obs_var, decoder_out, var, variant in ((0.5, mean, 0.5, "(var 0.5)"),
+                                               ("learned", out, np.exp(lv), "(learned)")):
+        check_likelihood(report, "likelihoods.SigmoidGaussianLikelihood",
+                         lambda obs_var=obs_var: likelihoods.SigmoidGaussianLikelihood(obs_var),
+                         xs, decoder_out, stats.norm.logpdf(xs, expit(mean), np.sqrt(var)).sum(axis=1),
+                         variant)
 
 
 def check_likelihood(report, name, make, x, out, expected, variant=""):
@@ -303,6 +315,8 @@ def model_data(args, rng, k=1):
     """A batch x (N, D) valid for the likelihood, and eps: (N, L) for k = 1, else (k, N, L)."""
     if args.likelihood == "bernoulli":
         x = (rng.random((args.batch, args.input_dim)) < 0.5).astype(np.float64)
+    elif args.likelihood == "gaussian-sigmoid":
+        x = rng.random((args.batch, args.input_dim))
     else:
         x = rng.standard_normal((args.batch, args.input_dim))
     eps = rng.standard_normal((k, args.batch, args.latent))

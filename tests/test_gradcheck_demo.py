@@ -221,7 +221,8 @@ def test_the_demo_passes_on_the_library_with_its_defaults(default_rows):
      "iwae", "--k", "2", "--hidden", "4,3"],
     ["--activation", "leaky_relu", "--likelihood", "gaussian", "--objective", "elbo-mc", "--k",
      "2", "--latent", "3", *SMALL[:2]],
-], ids=["relu-learned-variance-iwae-deep", "leaky-gaussian-elbo-mc"])
+    ["--activation", "sigmoid", "--likelihood", "gaussian-sigmoid", *SMALL],
+], ids=["relu-learned-variance-iwae-deep", "leaky-gaussian-elbo-mc", "sigmoid-frey-decoder"])
 def test_the_demo_passes_on_the_library_with_other_options(argv):
     failed, rows = first_failure(argv, first_only=False)
     assert failed is None, f"{failed.function} ({failed.quantity}) fails: {failed}"
