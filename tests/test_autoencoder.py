@@ -49,3 +49,15 @@ def test_encoder_outputs_a_point_code_and_shares_the_vae_decoder_layout():
     assert ae.encode(np.zeros((2, 10))).shape == (2, 3)
     decoder = {k: p.shape for k, p in ae.params.items() if k.startswith("decoder.")}
     assert decoder == {k: p.shape for k, p in vae.params.items() if k.startswith("decoder.")}
+
+
+@pytest.mark.parametrize("likelihood, obs_var", DECODERS, ids=DECODER_IDS)
+def test_the_backward_pass_writes_every_gradient_entry(likelihood, obs_var):
+    """A NaN-filled ``out`` comes back equal to a fresh buffer's gradients: every
+    entry is written, so the buffer needs no zeroing (see test_objectives.py)."""
+    model, x = small_autoencoder(likelihood, obs_var, "tanh")
+    out = model.params.zeros_like()
+    out.flat[:] = np.nan
+    loss, grads = model.loss_and_grads(x, out=out)
+    assert grads is out
+    np.testing.assert_array_equal(out.flat, model.loss_and_grads(x)[1].flat)

@@ -269,6 +269,24 @@ def test_model_api_names_every_objective():
     assert loss == run(model, x, eps, "iwae", 5)[0]["loss"]
 
 
+@pytest.mark.parametrize("likelihood, obs_var", DECODERS, ids=DECODER_IDS)
+@pytest.mark.parametrize("objective, k", [("elbo", 1), ("elbo", 3), ("elbo-mc", 2), ("iwae", 4),
+                                          ("wake-sleep", 1)])
+def test_the_backward_pass_writes_every_gradient_entry(likelihood, obs_var, objective, k):
+    """The gradient buffer needs no zeroing: a buffer ``out`` filled with NaN comes
+    back finite and equal to a fresh one's gradients, so every entry is written
+    (none left over, none accumulated into).  trainer.TrainingStep reuses one
+    buffer across steps on the strength of this."""
+    model, x, _ = setup(likelihood, obs_var, k)
+    out = model.params.zeros_like()
+    out.flat[:] = np.nan
+    terms, grads = loss_and_grads(model, x, objective, k, rng=np.random.default_rng(4), out=out)
+    assert grads is out and np.all(np.isfinite(out.flat))
+    fresh_terms, fresh = loss_and_grads(model, x, objective, k, rng=np.random.default_rng(4))
+    assert terms == fresh_terms
+    np.testing.assert_array_equal(out.flat, fresh.flat)
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"objective": "elbo2"}, ValueError, "objective must be one of"),
     ({"k": 0}, ValueError, "k must be an integer >= 1, got 0"),
