@@ -12,6 +12,8 @@ update *all* parameters with a handful of in-place NumPy operations on
     p.flat.size == 8
 """
 
+import math
+
 import numpy as np
 
 
@@ -30,7 +32,7 @@ class FlatParams(dict):
 
     def __init__(self, shapes, dtype, flat=None):
         shapes = {name: tuple(int(n) for n in shape) for name, shape in shapes.items()}
-        size = sum(int(np.prod(shape)) for shape in shapes.values())
+        size = sum(math.prod(shape) for shape in shapes.values())
         if flat is None:
             flat = np.zeros(size, dtype=dtype)
         elif flat.shape != (size,) or flat.dtype != np.dtype(dtype):
@@ -42,7 +44,7 @@ class FlatParams(dict):
         self.flat = flat
         offset = 0
         for name, shape in shapes.items():
-            n = int(np.prod(shape))
+            n = math.prod(shape)
             self[name] = flat[offset:offset + n].reshape(shape)
             offset += n
 
