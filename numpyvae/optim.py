@@ -15,12 +15,12 @@ Speed: when ``params`` and ``grads`` are FlatParams of the same layout (a
 model's ``params`` and the ``grads`` from ``loss_and_grads``), each update
 runs once over the single contiguous buffer; otherwise it runs once per
 tensor.  ``Adam`` is the update as the paper writes it; ``AdamFast``, what
-training uses, computes the same update with in-place operations into a
-preallocated scratch buffer.  With ``grads_are_scratch=True``
-(trainer.TrainingStep, which recomputes its gradients every step) SGD and
-AdamFast use the gradient arrays themselves as that scratch buffer once
-they have read them: the same numbers, one array of the parameters' size
-fewer to stream through the cache.  Timings: benchmarks/fast_forms.md.
+training uses, computes the same update with in-place operations, block by
+block through a cache-sized scratch buffer.  With ``grads_are_scratch=True``
+(trainer.TrainingStep, which recomputes its gradients every step) SGD uses
+the gradient arrays themselves as its scratch buffer once it has read them:
+the same numbers, one array of the parameters' size fewer to stream through
+the cache.  Timings: benchmarks/fast_forms.md.
 """
 
 import math
@@ -239,22 +239,45 @@ class AdamFast(Adam):
     last line gives this one: m_hat = (1 - b1) m_sum / (1 - b1^t), and
     sqrt(v_hat) + eps = (sqrt(v_sum) + eps_t) / c_t.
 
+    The ten passes run over BLOCK elements at a time (whole rows of a
+    tensor's leading axis), with the first BLOCK elements of the scratch
+    buffer as the only scratch: it stays in cache, and the gradients are
+    never overwritten, so ``grads_are_scratch`` changes nothing here.  Every
+    element goes through the same operations whatever the blocking: the
+    numbers do not depend on BLOCK.
+
     State: ``m_sum`` and ``v_sum`` (so its state_dict differs from Adam's).
     """
 
     state_names = ("m_sum", "v_sum")
-    tmp_may_be_g = True
+    BLOCK = 2 ** 16     # elements per block: a 256 KB float32 scratch, in L2 cache
 
     def _update(self, p, g, tmp, m_sum, v_sum):
-        m_sum *= self.b1
-        m_sum += g
-        v_sum *= self.b2
-        np.square(g, out=tmp)
-        v_sum += tmp
         c_t = math.sqrt((1 - self.b2 ** self.t) / (1 - self.b2))
         lr_t = self.lr * (1 - self.b1) / (1 - self.b1 ** self.t) * c_t
-        np.sqrt(v_sum, out=tmp)
-        tmp += self.eps * c_t
-        np.divide(m_sum, tmp, out=tmp)
-        tmp *= lr_t
-        p -= tmp
+        eps_t = self.eps * c_t
+        for rows in leading_blocks(p.shape, self.BLOCK):
+            pb, gb, mb, vb = p[rows], g[rows], m_sum[rows], v_sum[rows]
+            scratch = tmp[:pb.shape[0]] if pb.ndim else tmp
+            mb *= self.b1
+            mb += gb
+            vb *= self.b2
+            np.square(gb, out=scratch)
+            vb += scratch
+            np.sqrt(vb, out=scratch)
+            scratch += eps_t
+            np.divide(mb, scratch, out=scratch)
+            scratch *= lr_t
+            pb -= scratch
+
+
+def leading_blocks(shape, block):
+    """Index slices cutting an array of ``shape`` along its leading axis into
+    blocks of whole rows, about ``block`` elements each (at least one row);
+    a 0-d array is one block, ``...``."""
+    if not shape:
+        yield ...
+        return
+    rows = max(1, block // max(1, math.prod(shape[1:])))
+    for i in range(0, shape[0], rows):
+        yield slice(i, i + rows)

@@ -155,6 +155,31 @@ def test_grads_as_scratch_gives_identical_updates(name, flat, weight_decay):
         np.testing.assert_array_equal(fast_state[key], value, err_msg=key)
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("block", [1, 5, 7, 64])
+@pytest.mark.parametrize("flat", [True, False], ids=["flat-buffer", "per-tensor"])
+def test_adam_fast_blocks_do_not_change_the_numbers(flat, block, weight_decay):
+    """AdamFast updates BLOCK elements at a time (whole rows of a tensor): any
+    block size gives, bit for bit, the update of one block over everything
+    (here on a flat buffer, on 2-d and 1-d tensors, and on a 0-d one)."""
+    rng = np.random.default_rng(6)
+    whole = make_params(flat, rng, np.float32)
+    if not flat:
+        whole["scalar"] = np.array(0.5, dtype=np.float32)
+    blocked = whole.copy() if flat else {k: v.copy() for k, v in whole.items()}
+    opt_whole = AdamFast(whole, lr=0.1, weight_decay=weight_decay)
+    opt_blocked = AdamFast(blocked, lr=0.1, weight_decay=weight_decay)
+    opt_whole.BLOCK, opt_blocked.BLOCK = 10 ** 9, block
+    for _ in range(3):
+        grads = grads_like(whole, rng)
+        opt_whole.step(grads)
+        opt_blocked.step(grads.copy() if flat else {k: v.copy() for k, v in grads.items()})
+    for k in whole:
+        np.testing.assert_array_equal(blocked[k], whole[k], err_msg=k)
+    for key, value in opt_whole.state_dict().items():
+        np.testing.assert_array_equal(opt_blocked.state_dict()[key], value, err_msg=key)
+
+
 @pytest.mark.parametrize("flat", [True, False], ids=["flat-buffer", "per-tensor"])
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_state_dict_round_trip_continues_identically(name, flat):
