@@ -10,6 +10,11 @@ Prints, for the default model (784-400-20 ReLU, Bernoulli, Adam):
    step's matrix products alone (benchmarks/matmul_floor.py), the ratio,
    and steps/s.  The two are timed alternately in the same process, so
    both see the same machine.
+1c. public API: median ms of one step as the README's loop writes it
+   (``xb = x[idx]`` from a float32 data set, ``model.loss_and_grads(xb,
+   rng=rng)``, ``AdamFast.step(grads)``), of trainer.TrainingStep and of the
+   step's matrix products, the three timed alternately; default model,
+   batch 128, float32.
 2. epoch: median seconds of a full epoch of the default run (469 steps of
    trainer.train_epoch plus the test-set -ELBO), over --epochs epochs.
 3. eval: importance-weighted log-likelihood at k=5000 on --eval-examples
@@ -112,6 +117,38 @@ def bench_step(x_train, repeats, binarize_mode, label):
                   f"{step_ms / mm_ms:6.2f} {1e3 / step_ms:8.0f}")
 
 
+def bench_public_step(x_train, repeats, batch=128):
+    print(f"\n1c. public API step (model.loss_and_grads + AdamFast.step), default model, "
+          f"batch {batch}, float32, median of {repeats}:")
+    rng = np.random.default_rng(0)
+    x_u8 = x_train[:100 * batch]
+    x_float = x_u8.astype(np.float32) / 255        # the data set as a user of the API holds it
+    perm = rng.permutation(x_u8.shape[0])
+    batches = [perm[i:i + batch] for i in range(0, len(perm), batch)]
+    public_model, step_model = default_model(np.float32), default_model(np.float32)
+    optimizer = AdamFast(public_model.params, lr=1e-3)
+    step = TrainingStep(step_model, AdamFast(step_model.params, lr=1e-3), batch)
+    counter = iter(range(10 ** 9))
+
+    def public_step():
+        xb = x_float[batches[next(counter) % len(batches)]]
+        loss, grads = public_model.loss_and_grads(xb, rng=rng)
+        optimizer.step(grads)
+
+    def training_step():
+        step(x_u8, batches[next(counter) % len(batches)], rng)
+
+    products = training_step_products(public_model, batch, rng)
+    for _ in range(20):  # warm up all three
+        public_step()
+        training_step()
+        products()
+    public_ms, step_ms, mm_ms = alternate([public_step, training_step, products], repeats)
+    print(f"   public API {public_ms:.3f} ms ({public_ms / mm_ms:.2f}x the products), "
+          f"TrainingStep {step_ms:.3f} ms ({step_ms / mm_ms:.2f}x), matrix products "
+          f"{mm_ms:.3f} ms; public / TrainingStep {public_ms / step_ms:.3f}")
+
+
 def bench_epoch(data, n_epochs):
     model = default_model(np.float32)
     opt = AdamFast(model.params, lr=1e-3)
@@ -210,7 +247,7 @@ def main(argv=None):
     p.add_argument("--eval-k", type=int, default=5000)
     p.add_argument("--run-eval-k", type=int, default=1000, help="--eval-k of the run in part 4")
     p.add_argument("--skip-run", action="store_true", help="skip part 4")
-    p.add_argument("--parts", default="1a,1b,2,3,5,4", help="comma-separated parts to run")
+    p.add_argument("--parts", default="1a,1b,1c,2,3,5,4", help="comma-separated parts to run")
     args = p.parse_args(argv)
     parts = set(args.parts.split(","))
 
@@ -221,6 +258,8 @@ def main(argv=None):
         bench_step(data.x_train, args.repeats, "none", "1a")
     if "1b" in parts:
         bench_step(data.x_train, args.repeats // 2, "dynamic", "1b")
+    if "1c" in parts:
+        bench_public_step(data.x_train, args.repeats)
     if "2" in parts:
         bench_epoch(data, args.epochs)
     if "3" in parts:
