@@ -49,6 +49,11 @@ class MLP:
             params[w][...] = init_weight(d_in, d_out, scheme, rng, params[w].dtype)
             params[b][...] = 0
 
+    def layer_params(self, params, i):
+        """(W, b) of layer i (0-based; -1 is the linear output layer) in ``params``."""
+        w, b = self._names(range(len(self.sizes) - 1)[i])
+        return params[w], params[b]
+
     def forward(self, params, x):
         """x : (N, d_in) -> out : (N, d_out), cache (one entry per layer)."""
         caches = []

@@ -222,17 +222,18 @@ def test_float32_model_runs_float32_decoder_returns_float64():
     model = small_model(dtype=np.float32)
     x = small_data(model)
     calls = []
-    log_prob = model.likelihood.log_prob_forward
+    decoder_forward = model.decoder.forward
 
-    def spy(x_arg, out):
-        calls.append((x_arg.dtype, x_arg.shape, out.dtype, out.shape))
-        return log_prob(x_arg, out)
+    def spy(params, z):
+        out, cache = decoder_forward(params, z)
+        calls.append((z.dtype, z.shape, out.dtype, out.shape))
+        return out, cache
 
-    model.likelihood.log_prob_forward = spy
+    model.decoder.forward = spy
     est = importance_weighted_log_likelihood(model, x, 10, np.random.default_rng(0))
     assert est.dtype == np.float64 and est.shape == (7,)
-    # one batched call for all samples: out (k, n, K) against x (n, D), not repeated k times
-    assert calls == [(np.float32, (7, 12), np.float32, (10, 7, 12))]
+    # one batched decoder pass for all samples: k * n rows of z, not k passes
+    assert calls == [(np.float32, (70, 3), np.float32, (70, 12))]
 
     # the same weights and the same (float32) eps, all in float64: only rounding differs
     model64 = small_model(dtype=np.float64)

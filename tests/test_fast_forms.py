@@ -14,10 +14,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import logsumexp
 
 from numpyvae.layers import (linear_backward, linear_backward_fast, linear_forward, relu_forward,
                              relu_forward_fast, softplus)
+from numpyvae import VAE
+from numpyvae.evaluate import logsumexp_fast
 from numpyvae.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast
+from numpyvae.objectives import log_weights, log_weights_fast
 from numpyvae.optim import Adam, AdamFast
 
 DTYPES = [np.float32, np.float64]
@@ -145,6 +149,76 @@ def test_bernoulli_forms_agree_on_a_default_size_batch():
     difference = (BernoulliLikelihoodFast().log_prob_backward(dlogp, cache).astype(np.float64)
                   - BernoulliLikelihood().log_prob_backward(dlogp, cache))
     assert np.max(np.abs(difference)) <= 8 * eps / 128
+
+
+# ------------------------------------------- the evaluation's log-weights --
+
+def evaluation_inputs(data, dtype, likelihood="bernoulli"):
+    """A small VAE (one or two hidden layers, weights scaled by 0.3 to 3, nonzero
+    biases), data x (n, D) (binary or grey levels) and eps (k, n, L)."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1)))
+    hidden = tuple(data.draw(st.lists(st.integers(1, 6), min_size=1, max_size=2)))
+    model = VAE(data.draw(st.integers(1, 7)), hidden, data.draw(st.integers(1, 3)),
+                likelihood=likelihood, activation=data.draw(st.sampled_from(["relu", "tanh"])),
+                dtype=dtype, seed=1)
+    model.params.flat[:] = rng.standard_normal(model.params.flat.size) * data.draw(
+        st.sampled_from([0.3, 1.0, 3.0]))
+    n, k = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 4))
+    x = rng.random((n, model.input_dim))
+    x = (x.round() if data.draw(st.booleans()) else x).astype(dtype)
+    return model, x, rng.standard_normal((k, n, model.latent_dim)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(data=st.data())
+def test_log_weights_fast_agrees_with_log_weights(dtype, data):
+    """For the Bernoulli decoder (logits l = h W + b), sum_d (x_d - 1/2) l_d as
+    h . (W (x - 1/2)) + b . (x - 1/2) against summing the rounded logits:
+    each logit carries an error of at most (H + 1) eps (|h| |W| + |b|)_d, and
+    each form sums D + H terms, so the two differ by at most
+
+        (D + H + 8) eps [2 sum_d |x_d - 1/2| (|h| |W| + |b|)_d + sum_d (|l_d| + 1)]
+            + 4 eps (|log p(x|z)| + |log p(z)| + |log q|)
+
+    per sample, the second sum bounding the softplus part summed in another
+    order (as for BernoulliLikelihoodFast) and the last term the two additions."""
+    model, x, eps = evaluation_inputs(data, dtype)
+    logw, (fwd, logq, _, logpz, _) = log_weights(model, x, eps)
+    logw_fast = log_weights_fast(model, x, eps)
+    assert logw_fast.dtype == logw.dtype == dtype and logw_fast.shape == logw.shape
+    k, n = logw.shape
+    f64 = np.float64
+    hidden = model.decoder.forward(model.params, fwd.z.reshape(k * n, -1))[1][-1][0][0]
+    w_out, b_out = (np.abs(a.astype(f64)) for a in model.decoder.layer_params(model.params, -1))
+    logit_scale = (np.abs(hidden.astype(f64)) @ w_out + b_out).reshape(k, n, -1)
+    centred = np.abs(x.astype(f64) - 0.5)
+    terms = (2 * np.sum(centred * logit_scale, axis=-1)
+             + np.sum(np.abs(fwd.decoder_out.astype(f64)) + 1, axis=-1))
+    d, h = x.shape[1], hidden.shape[1]
+    bound = eps_of(dtype) * ((d + h + 8) * terms
+                             + 4 * (np.abs(fwd.logpx) + np.abs(logpz) + np.abs(logq)))
+    assert np.all(np.abs(logw_fast.astype(f64) - logw) <= bound)
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "gaussian-sigmoid"])
+def test_log_weights_fast_is_log_weights_for_other_likelihoods(likelihood):
+    model = VAE(5, (4,), 2, likelihood=likelihood, seed=2)
+    rng = np.random.default_rng(2)
+    x, eps = rng.standard_normal((3, 5)), rng.standard_normal((4, 3, 2))
+    np.testing.assert_array_equal(log_weights_fast(model, x, eps), log_weights(model, x, eps)[0])
+
+
+@SETTINGS
+@given(data=st.data())
+def test_logsumexp_fast_agrees_with_scipy(data):
+    """m + log sum_j exp(a_j - m) against scipy.special.logsumexp (float64):
+    the sum of k terms in (0, 1] rounds to k eps relative, i.e. k eps absolute
+    after the log, and adding m to eps |m|; bound eps (4 |m| + 2 k + 8)."""
+    k, n = data.draw(st.integers(1, 50)), data.draw(st.integers(1, 4))
+    a = data.draw(arrays(np.float64, (k, n), -1e4, 1e4))
+    bound = eps_of(np.float64) * (4 * np.abs(a.max(axis=0)) + 2 * k + 8)
+    assert np.all(np.abs(logsumexp_fast(a) - logsumexp(a, axis=0)) <= bound)
 
 
 # ------------------------------------------------------------------ Adam --
