@@ -49,6 +49,10 @@ class MLP:
             params[w][...] = init_weight(d_in, d_out, scheme, rng, params[w].dtype)
             params[b][...] = 0
 
+    def multiply_adds(self):
+        """Multiply-adds of the forward pass's matrix products per row: sum_i d_in_i * d_out_i."""
+        return sum(d_in * d_out for d_in, d_out in zip(self.sizes[:-1], self.sizes[1:]))
+
     def layer_params(self, params, i):
         """(W, b) of layer i (0-based; -1 is the linear output layer) in ``params``."""
         w, b = self._names(range(len(self.sizes) - 1)[i])

@@ -8,7 +8,8 @@ from numpyvae.rundir import CHECKPOINT
 
 
 def describe(config, model, info, out, done):
-    """Two lines: the model, data and settings; what the run does, and where."""
+    """Two or three lines: the model, data and settings; what the run does, and
+    where; what its final evaluation costs (evaluation_notice)."""
     arch = "-".join(str(s) for s in (model.input_dim, *model.hidden_dims, model.latent_dim))
     decoder = config.likelihood
     if config.obs_var is not None:
@@ -23,11 +24,48 @@ def describe(config, model, info, out, done):
     objective = objective_name(config.objective, config.k)
     lr = f"lr {config.lr:g}" + (f" ({config.lr_schedule} schedule)"
                                 if config.lr_schedule != "constant" else "")
-    return (f"VAE {arch} {config.activation}, {decoder} decoder, binarize {config.binarize}, "
-            f"{objective}, {beta}; {config.optimizer} {lr}, {batch}, "
-            f"{config.dtype}, seed {config.seed}; {info['n_train']:,} train / "
-            f"{info['n_test']:,} test examples\n"
-            f"{where}: {plural(config.epochs, 'epoch')} -> {out}")
+    lines = (f"VAE {arch} {config.activation}, {decoder} decoder, binarize {config.binarize}, "
+             f"{objective}, {beta}; {config.optimizer} {lr}, {batch}, "
+             f"{config.dtype}, seed {config.seed}; {info['n_train']:,} train / "
+             f"{info['n_test']:,} test examples\n"
+             f"{where}: {plural(config.epochs, 'epoch')} -> {out}")
+    notice = evaluation_notice(config, model, info, done)
+    return lines + ("\n" + notice if notice else "")
+
+
+def evaluation_notice(config, model, info, done):
+    """One line, said before training: what the final log p(x) will cost, as
+    decoder passes and against the work of the training still to do (""
+    with --eval-k 0).
+
+    Work is counted in multiply-adds of the matrix products, which dominate
+    both.  Per training example: the encoder forward and backward (3 products
+    per layer, 2 for the first, whose input needs no gradient) and k decoder
+    passes forward and backward; per epoch also the test -ELBO (one encoder
+    and one decoder pass per test image).  The evaluation: eval_k decoder
+    passes per test image (the rest of it is a few passes per image).
+    """
+    if not config.eval_k:
+        return ""
+    n_train, n_test = info["n_train"], info["n_test"]
+    enc, dec = model.encoder.multiply_adds(), model.decoder.multiply_adds()
+    first = model.encoder.sizes[0] * model.encoder.sizes[1]
+    epoch = n_train * (3 * enc - first + 3 * config.k * dec) + n_test * (enc + dec)
+    training = (config.epochs - done) * epoch
+    passes = n_test * config.eval_k
+    cost = (f"about {_times(passes * dec / training)} the work of the "
+            f"{plural(config.epochs - done, 'epoch')} of training" if training
+            else "no training left to do")
+    return (f"final log p(x): --eval-k {config.eval_k} decoder passes for each of "
+            f"{n_test:,} test images ({passes:,} in all), {cost}; a lower --eval-k makes it cheaper, "
+            "0 skips it")
+
+
+def _times(ratio):
+    """'3.1x', '110x', '0.05x'."""
+    if ratio >= 10:
+        return f"{ratio:,.0f}x"
+    return f"{ratio:.1f}x" if ratio >= 0.1 else f"{ratio:.2g}x"
 
 
 def epoch_line(r, config):

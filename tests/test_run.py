@@ -249,3 +249,28 @@ def test_metrics_json_keeps_number_lists_on_one_line():
     obj = {"a": [1.5, -2e-05, 3], "b": {"c": [], "d": ["x"], "e": [[1, 2], [3]]}}
     text = to_json(obj)
     assert json.loads(text) == obj and "[1.5, -2e-05, 3]" in text
+
+
+# ------------------------------------------------ the evaluation's cost, told --
+
+def test_the_final_evaluations_cost_is_told_before_training():
+    """The default run (784-400-20, 60,000 / 10,000 images, 10 epochs, k = 1):
+    per training example 3 * 329,600 - 784 * 400 + 3 * 321,600 = 1,640,000
+    multiply-adds (encoder 784*400 + 400*40, decoder 20*400 + 400*784), per
+    epoch 60,000 of those and 10,000 * 651,200 for the test -ELBO; the
+    evaluation 10,000 * 1000 decoder passes of 321,600: 3.216e12 / 1.04912e12 = 3.07."""
+    from numpyvae.report import describe, evaluation_notice
+    from numpyvae.settings import RunConfig, build_model
+    info = {"n_train": 60000, "n_test": 10000}
+    config = RunConfig()
+    model = build_model(config, 784)
+    notice = evaluation_notice(config, model, info, done=0)
+    assert notice.startswith("final log p(x): --eval-k 1000 decoder passes for each of 10,000 "
+                             "test images (10,000,000 in all), about 3.1x the work of the 10 "
+                             "epochs of training")
+    assert describe(config, model, info, "runs/x", 0).endswith(notice)
+    short = RunConfig(limit=5000, epochs=2)       # 2 * (5,000 * 1,640,000 + 10,000 * 651,200)
+    assert "about 109x the work of the 2 epochs" in evaluation_notice(
+        short, model, {"n_train": 5000, "n_test": 10000}, done=0)
+    assert "no training left" in evaluation_notice(config, model, info, done=10)
+    assert evaluation_notice(RunConfig(eval_k=0), model, info, done=0) == ""
