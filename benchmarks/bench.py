@@ -46,7 +46,9 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -251,8 +253,11 @@ def main(argv=None):
     args = p.parse_args(argv)
     parts = set(args.parts.split(","))
 
+    blas_env = ", ".join(f"{name}={os.environ.get(name, '(unset)')}"
+                         for name in ("OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT"))
     print(f"numpyvae benchmark: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}")
+          f"{os.cpu_count()} cores, Python {platform.python_version()}, NumPy {np.__version__}; "
+          f"{blas_env}; load average {os.getloadavg()[0]:.2f}")
     data = load_data(args.data_dir)
     if "1a" in parts:
         bench_step(data.x_train, args.repeats, "none", "1a")

@@ -15,12 +15,15 @@ writing it, and dynamic binarization's random bytes (binarize.uniform_below_255)
 against rng.integers.  Random data: speed only.
 """
 
+import os
 import sys
 import time
 import timeit
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -13,12 +13,15 @@ cProfile adds a little per call, so compare with bench.py for absolute ms.
 
 import argparse
 import cProfile
+import os
 import pstats
 import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

@@ -31,10 +31,13 @@ Exit status: 0 if every row passes, 1 otherwise, 2 for bad flags.
 """
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
 
 try:
     import numpyvae  # noqa: F401  (installed, or run from the source tree below)

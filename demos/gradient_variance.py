@@ -30,9 +30,12 @@ Exit status: 0 done, 2 bad flags, no data, or a --plot file in the way.
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
 
 try:
     import numpyvae  # noqa: F401  (installed, or run from the source tree below)

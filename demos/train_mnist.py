@@ -13,7 +13,10 @@ reconstructions.png, samples.png, loss_curves.png, latent_scatter.png
 (+ manifold.png when --latent-dim 2).  It never replaces those files of an
 earlier run unless --overwrite says so, and --overwrite removes exactly them.
 Everything happens in numpyvae.run.fit; this script only turns flags into a
-RunConfig (numpyvae.settings, which checks them) and errors into messages.
+RunConfig (numpyvae.settings, which checks them) and errors into messages,
+and sets OPENBLAS_THREAD_TIMEOUT=4 (unless the environment sets it) before
+numpy loads OpenBLAS: its worker threads then sleep right after each matrix
+product instead of spinning on the second core (docs/benchmarks.md).
 
 Exit status: 0 done; 1 training diverged; 2 something to fix (a flag, the
 data, --out, a checkpoint that cannot be resumed), with one "error:" line;
@@ -21,9 +24,12 @@ data, --out, a checkpoint that cannot be resumed), with one "error:" line;
 """
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
 
 try:
     import numpyvae  # noqa: F401  (installed, or run from the source tree below)
