@@ -233,14 +233,17 @@ class Trainer:
 
     state: model, optimizer, rng (default_rng((seed, 1)): binarization, eps,
     wake-sleep's dreams) and ``samples`` (training samples so far, a multiple
-    of the batch size).  The k-th minibatch is rows k*B..(k+1)*B of epoch
-    k // (N // B)'s order, so the state above is the whole state of training.
+    of the batch size B).  Minibatch t (0-based) is rows j*B..(j+1)*B of
+    epoch e's order, (e, j) = divmod(t, N // B), so the state above is the
+    whole state of training.
     """
 
     def __init__(self, spec, data, settings, step_size, model=None, optimizer_state=None,
                  rng_state=None, samples=0):
         self.spec, self.data, self.settings, self.step_size = spec, data, settings, step_size
-        self.model = model or build_model(spec, data.x_train.shape[1], settings)
+        if model is None:
+            model = build_model(spec, data.x_train.shape[1], settings)
+        self.model = model
         self.optimizer = build_optimizer(self.model.params, step_size, len(data.x_train),
                                          settings)
         if optimizer_state is not None:
