@@ -57,8 +57,10 @@ from numpyvae.checkpoint import load_checkpoint, save_checkpoint, write_json_ato
 from numpyvae.evaluate import elbo
 from numpyvae.optim import Adagrad
 from numpyvae.progress import Progress, format_seconds
-from numpyvae.train import NonFinite, TrainingStep, data_summary
+from numpyvae.run import data_summary
+from numpyvae.trainer import TrainingStep
 from numpyvae.vae import VAE
+from numpyvae.validate import NonFiniteError
 
 # per data set: the paper's architecture and decoder, and Figure 2's latent sizes
 DATASETS = {
@@ -271,7 +273,7 @@ class Trainer:
                 self._order = (epoch, epoch_order(self.settings.seed, epoch, n))
             try:
                 self.step(self.data.x_train, self._order[1][k * b:(k + 1) * b], self.rng)
-            except NonFinite as e:
+            except NonFiniteError as e:
                 raise RunDiverged(f"{self.spec.label}, step size {self.step_size:g}: training "
                                   f"diverged after {self.samples:,} samples ({e})") from None
             self.samples += b
@@ -357,11 +359,13 @@ def select_step_size(spec, data, settings, stream=None):
         trainer = Trainer(spec, data, settings, step_size)
         try:
             trainer.train_to(settings.select_samples)
-        except RunDiverged as e:
-            print(f"  {e}: out of the selection", file=stream, flush=True)
+            bound = lower_bound(trainer.model, data.x_train, trainer.mode, 0)
+        except (RunDiverged, NonFiniteError) as e:
+            why = e if isinstance(e, RunDiverged) else (
+                f"{spec.label}, step size {step_size:g}: the training bound overflowed ({e})")
+            print(f"  {why}: out of the selection", file=stream, flush=True)
             selection[f"{step_size:g}"] = None
             continue
-        bound = lower_bound(trainer.model, data.x_train, trainer.mode, 0)
         selection[f"{step_size:g}"] = bound
         print(f"{spec.label}: step size {step_size:g}: training bound {bound:.2f} after "
               f"{settings.select_samples:,} samples", file=stream, flush=True)

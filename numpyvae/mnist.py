@@ -113,6 +113,10 @@ def _find(directory, name):
 
 def _load_dir(directory):
     """Load and check the four files of directory; warn on non-official md5s."""
+    if not directory.is_dir():
+        problem = "is a file" if directory.exists() else "does not exist"
+        raise FileNotFoundError(f"{directory} {problem}: expected a directory holding "
+                                f"{', '.join(FILES)}")
     missing = missing_files(directory)
     if missing:
         raise FileNotFoundError(f"{directory} lacks {', '.join(missing)}: an MNIST-layout "
@@ -142,6 +146,9 @@ def _read_pair(images_path, labels_path):
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise ValueError(f"{labels_path}: expected uint8 labels (N,), "
                          f"got {labels.dtype} {labels.shape}")
+    if images.size == 0:
+        raise ValueError(f"{images_path} holds no pixels: {images.shape[0]} images of "
+                         f"{images.shape[1]}x{images.shape[2]}")
     if len(images) != len(labels):
         raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} "
                          f"holds {len(labels)} labels")

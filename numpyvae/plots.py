@@ -28,6 +28,7 @@ from matplotlib.ticker import NullFormatter
 from scipy.stats import norm
 
 from numpyvae.evaluate import posterior_means
+from numpyvae.rundir import PLOTS
 
 DPI = 120
 
@@ -267,7 +268,7 @@ def plot_sample_panels(path, panels, ncols=10):
 
 
 def plot_run(out_dir, model, x_test, y_test, epochs, image_shape, rng, n_images=64):
-    """The PNGs of a run in ``out_dir``; returns their paths.
+    """The PNGs of a run in ``out_dir`` (named in rundir.PLOTS); returns their paths.
 
     model : a trained VAE; x_test : (N, D) test inputs of the model's dtype;
     y_test : (N,) labels, or None (unlabeled); epochs : the per-epoch records of metrics.json
@@ -278,18 +279,202 @@ def plot_run(out_dir, model, x_test, y_test, epochs, image_shape, rng, n_images=
     out = Path(out_dir)
     shown = x_test[:n_images]
     paths = [
-        plot_reconstructions(out / "reconstructions.png", shown, model.reconstruct(shown),
+        plot_reconstructions(out / PLOTS["reconstructions"], shown, model.reconstruct(shown),
                              image_shape),
-        plot_samples(out / "samples.png", model.sample(n_images, rng),
+        plot_samples(out / PLOTS["samples"], model.sample(n_images, rng),
                      image_shape),
-        plot_loss_curves(out / "loss_curves.png",
+        plot_loss_curves(out / PLOTS["loss_curves"],
                          *(np.array([r[k] for r in epochs])
                            for k in ("train_loss", "test_loss", "test_recon", "test_kl")),
                          batch_losses=[r["train_batch_losses"] for r in epochs]),
-        plot_latent_scatter(out / "latent_scatter.png", posterior_means(model, x_test), y_test),
+        plot_latent_scatter(out / PLOTS["latent_scatter"], posterior_means(model, x_test),
+                            y_test),
     ]
     if model.latent_dim == 2:
-        paths.append(plot_manifold(out / "manifold.png", model.decode, image_shape,
+        paths.append(plot_manifold(out / PLOTS["manifold"], model.decode, image_shape,
                                    dtype=model.dtype))
     return paths
 
+
+
+# ------------------------------------------------- pictures that teach --
+#
+#   plot_gradient_variance   per latent dimension, the variance of three unbiased one-sample
+#                            estimators of d E_q[log p(x|z)] / d(mu, logvar)
+#                            (demos/gradient_variance.py, docs/reparameterization.md)
+#   plot_latent_traversals   decode mu(x) with one latent dimension swept over the prior's quantiles
+#   plot_interpolation       decode (1 - t) mu(x_a) + t mu(x_b), t from 0 to 1
+#   plot_kl_per_dimension    mean KL(q(z_l|x) || N(0, 1)) per latent dimension, beside the
+#                            active-unit statistic Var_x(mu_l(x))
+#   plot_rate_distortion     a beta sweep: rate (KL) against distortion (-log p(x|z))
+#   (the last four: demos/pictures.py)
+
+def plot_gradient_variance(path, result):
+    """Bars of the variance of each gradient estimator, per latent dimension, log scale.
+
+    result : the dict of demos/gradient_variance.py's ``measure``: "variance" maps an
+    estimator's name to (N, 2L) variances over samples, columns [d/dmu, d/dlogvar];
+    the bars are their means over the N images.
+    """
+    latent = result["latent_dim"]
+    names = list(result["variance"])
+    fig = Figure(figsize=(min(14.0, max(7.0, 0.5 * latent + 3)), 7.5), layout="constrained")
+    axes = fig.subplots(2, 1, sharex=True)
+    width = 0.8 / len(names)
+    dims = np.arange(1, latent + 1)
+    for ax, (label, cols) in zip(axes, ((r"$\mu_l$", slice(0, latent)),
+                                        (r"$\log\sigma^2_l$ (logvar)", slice(latent, 2 * latent)))):
+        for i, name in enumerate(names):
+            ax.bar(dims + (i - (len(names) - 1) / 2) * width,
+                   result["variance"][name][:, cols].mean(axis=0), width, label=name)
+        ax.set_yscale("log")
+        ax.set_title(f"gradient w.r.t. {label}")
+        ax.set_ylabel("variance of a one-sample\nestimate (mean over images)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[1].set_xlabel("latent dimension l")
+    axes[1].set_xticks(dims if latent <= 20 else dims[::max(1, latent // 10)])
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=len(names))
+    fig.suptitle("Variance of three unbiased estimates of the gradient of E_q[log p(x|z)]\n"
+                 f"({result['n_samples']} samples of z for each of {result['n_examples']} images)")
+    return _save(fig, path)
+
+
+def traversal_values(n, tail=0.02):
+    """n values z = Phi^-1(u), u equally spaced from ``tail`` to 1 - ``tail``: the
+    prior N(0, 1)'s quantiles, from about -2 to 2 for the default tail."""
+    return norm.ppf(np.linspace(tail, 1 - tail, n))
+
+
+def _column_ticks(ax, labels, w, pad=1):
+    ax.set_axis_on()
+    ax.set_xticks([i * (w + pad) + (w - 1) / 2 for i in range(len(labels))], labels)
+    ax.set_yticks([])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+
+
+def plot_latent_traversals(path, decode, codes, originals, dims, image_shape, n_steps=9,
+                           dim_labels=None, dtype=np.float32):
+    """One panel per test image: row r decodes ``codes[m]`` with dimension ``dims[r]``
+    replaced by each of traversal_values(n_steps); column 0 is the image itself.
+
+    decode : callable z (n, L) of ``dtype`` -> (n, H*W) means in [0, 1]
+    codes : (M, L) posterior means mu(x) of M test images; originals : (M, H*W) those images
+    dims : the latent dimensions to sweep (0-based), one row each
+    dim_labels : optional row labels, e.g. the dimension's KL; default "z_l"
+    """
+    codes = np.asarray(codes)
+    values = traversal_values(n_steps)
+    h, w = image_shape
+    labels = dim_labels or [f"z{d + 1}" for d in dims]
+    tile = min(0.55, 18.0 / ((n_steps + 1) * len(codes)))       # inches per image
+    fig = Figure(figsize=(tile * (n_steps + 1) * len(codes) + 1.5, tile * len(dims) + 1.7),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(codes)))
+    for m, (ax, code) in enumerate(zip(axes, codes)):
+        z = np.repeat(code[None, None, :], len(dims), axis=0).repeat(n_steps, axis=1)
+        for r, d in enumerate(dims):
+            z[r, :, d] = values                                   # (rows, steps, L)
+        decoded = decode(z.reshape(-1, codes.shape[1]).astype(dtype)).reshape(len(dims), n_steps, -1)
+        tiles = np.concatenate([np.repeat(originals[m][None, None], len(dims), axis=0), decoded],
+                               axis=1)
+        _show(ax, image_grid(tiles.reshape(-1, h * w), image_shape, n_steps + 1), f"test image {m + 1}")
+        _column_ticks(ax, ["x"] + [f"{v:.1f}" for v in values], w)
+        ax.set_yticks([r * (h + 1) + (h - 1) / 2 for r in range(len(dims))],
+                      labels if m == 0 else [])
+        ax.set_xlabel(r"value of the swept $z_l$ (prior quantiles)")
+    fig.suptitle(r"Latent traversals: E[x|z] with z = $\mu(x)$ except one dimension $z_l$, "
+                 r"swept across $\Phi^{-1}(u)$ from u = 0.02 to 0.98" "\n"
+                 "(rows: dimensions by decreasing KL; column x: the test image)")
+    return _save(fig, path)
+
+
+def plot_interpolation(path, decode, codes_a, codes_b, originals_a, originals_b, image_shape,
+                       n_steps=10, dtype=np.float32):
+    """Row i decodes z = (1 - t) codes_a[i] + t codes_b[i] for n_steps values of t in [0, 1],
+    between the two test images themselves (first and last column).
+
+    decode : callable z (n, L) of ``dtype`` -> (n, H*W); codes_a, codes_b : (M, L) posterior
+    means; originals_a, originals_b : (M, H*W) the images they encode.
+    """
+    codes_a, codes_b = np.asarray(codes_a), np.asarray(codes_b)
+    t = np.linspace(0, 1, n_steps)
+    z = (1 - t)[None, :, None] * codes_a[:, None, :] + t[None, :, None] * codes_b[:, None, :]
+    decoded = decode(z.reshape(-1, codes_a.shape[1]).astype(dtype)).reshape(len(codes_a), n_steps, -1)
+    tiles = np.concatenate([np.asarray(originals_a)[:, None], decoded,
+                            np.asarray(originals_b)[:, None]], axis=1)
+    h, w = image_shape
+    fig = Figure(figsize=(0.6 * (n_steps + 2) + 1, 0.62 * len(codes_a) + 1.5), layout="constrained")
+    ax = fig.subplots()
+    _show(ax, image_grid(tiles.reshape(-1, h * w), image_shape, n_steps + 2),
+          r"Interpolation in latent space: E[x|z], z = (1 - t) $\mu(x_a)$ + t $\mu(x_b)$")
+    _column_ticks(ax, [r"$x_a$"] + [f"{v:.2f}" for v in t] + [r"$x_b$"], w)
+    ax.set_xlabel("t  (first and last column: the two test images)")
+    return _save(fig, path)
+
+
+def plot_kl_per_dimension(path, kl_per_dim, unit_variances, threshold=0.01):
+    """Two bar charts over the latent dimensions l = 1..L:
+
+    kl_per_dim : (L,) mean over test images of KL(q(z_l|x) || N(0, 1)), nats
+    unit_variances : (L,) A_l = Var_x(mu_l(x)), active iff A_l > threshold
+    (Burda et al. 2016; evaluate.active_units)
+    """
+    kl_per_dim, unit_variances = np.asarray(kl_per_dim), np.asarray(unit_variances)
+    latent = kl_per_dim.shape[0]
+    active = unit_variances > threshold
+    colors = np.where(active, "tab:blue", "tab:gray")
+    dims = np.arange(1, latent + 1)
+    fig = Figure(figsize=(min(16.0, max(8.0, 0.5 * latent + 4)), 4.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.bar(dims, kl_per_dim, color=colors)
+    left.set_ylabel("nats per example")
+    left.set_title(f"KL(q(z_l|x) || N(0, 1)) per dimension, mean over test images\n"
+                   f"(sum {kl_per_dim.sum():.2f} nats = the KL term of the ELBO)")
+    right.bar(dims, np.maximum(unit_variances, 1e-12), color=colors)
+    right.axhline(threshold, color="tab:red", ls="--", label=f"threshold {threshold:g}")
+    right.set_yscale("log")
+    floor = max(min(threshold, unit_variances[unit_variances > 0].min(initial=threshold)) / 10, 1e-12)
+    right.set_ylim(floor, max(threshold, unit_variances.max()) * 30)   # room for the legend
+    right.set_ylabel(r"Var$_x$ of $\mu_l(x)$")
+    right.set_title(f"Activity A_l = Var_x(E[z_l|x]): {int(active.sum())} of {latent} units active\n"
+                    "(gray: inactive, the posterior ignores x: collapsed to the prior)")
+    right.legend(loc="upper right")
+    for ax in (left, right):
+        ax.set_xlabel("latent dimension l")
+        ax.set_xticks(dims if latent <= 25 else dims[::max(1, latent // 10)])
+        ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_rate_distortion(path, betas, rates, distortions):
+    """One point per beta-VAE: rate R = KL(q(z|x) || p(z)) against distortion
+    D = -log p(x|z) (test means, nats per example), and the dashed line of constant
+    R + D = -ELBO through the point with the lowest -ELBO.  betas, rates,
+    distortions : (B,)."""
+    betas, rates, distortions = (np.asarray(a, dtype=np.float64) for a in (betas, rates, distortions))
+    order = np.argsort(betas)
+    fig = Figure(figsize=(7.2, 5.6), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(rates[order], distortions[order], "-", color="tab:blue", alpha=0.5)
+    ax.scatter(rates, distortions, c="tab:blue", zorder=3)
+    elbos = rates + distortions
+    for b, r, d, e in zip(betas, rates, distortions, elbos):
+        ax.annotate(f"beta = {b:g}\n-ELBO {e:.1f}", (r, d), textcoords="offset points",
+                    xytext=(6, 4), fontsize=9)
+    best = int(np.argmin(elbos))
+    lo, hi = ax.get_xlim()
+    xs = np.array([max(0.0, lo), hi])
+    ax.plot(xs, elbos[best] - xs, ls="--", color="gray", lw=0.9,
+            label=f"D + R = {elbos[best]:.1f}, the best -ELBO (beta = {betas[best]:g})")
+    ax.set_xlim(lo, hi)
+    span = distortions.max() - distortions.min()
+    ax.set_ylim(distortions.min() - 0.1 * span - 1, distortions.max() + 0.15 * span + 1)
+    ax.legend(loc="upper right")
+    ax.set_xlabel("rate: KL(q(z|x) || p(z)), nats per example")
+    ax.set_ylabel("distortion: -log p(x|z), nats per example")
+    ax.set_title("beta-VAE: rate R against distortion D on the test set\n"
+                 "(each point trained on D + beta R; on the dashed line -ELBO = D + R is constant)")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)

@@ -6,6 +6,7 @@ from matplotlib.image import imread
 from scipy.stats import norm
 
 from numpyvae import VAE
+from numpyvae.rundir import PLOTS, RUN_FILES
 from numpyvae.plots import (image_grid, latent_projection, manifold_grid, plot_bound_curves,
                             plot_latent_scatter, plot_loss_curves, plot_manifold, plot_manifolds,
                             plot_reconstructions, plot_run, plot_sample_panels, plot_samples)
@@ -89,6 +90,8 @@ def test_plot_run(tmp_path, latent_dim):
             "latent_scatter.png"} <= names
     assert ("manifold.png" in names) == (latent_dim == 2)
     assert all(is_png(p) for p in paths)
+    # exactly the files of the run directory that --overwrite may remove
+    assert {p.name for p in tmp_path.iterdir()} == names <= set(PLOTS.values()) <= set(RUN_FILES)
 
 
 # ------------------------------------------- unlabeled data, 28 x 20 faces --
