@@ -4,14 +4,14 @@
 
 Prints, for the default model (784-400-20 ReLU, Bernoulli, Adam):
 
-1. step: median ms of one full training step (train.TrainingStep: batch
+1. step: median ms of one full training step (trainer.TrainingStep: batch
    gather, conversion or binarization, forward, backward, Adam) at batch
    100 and 128 in float32 and float64, next to the median ms of the same
    step's matrix products alone (benchmarks/matmul_floor.py), the ratio,
    and steps/s.  The two are timed alternately in the same process, so
    both see the same machine.
 2. epoch: median seconds of a full epoch of the default run (469 steps of
-   train.train_epoch plus the test-set -ELBO), over --epochs epochs.
+   trainer.train_epoch plus the test-set -ELBO), over --epochs epochs.
 3. eval: importance-weighted log-likelihood at k=5000 on --eval-examples
    test images, against the matrix products of the same decoder passes,
    the two timed alternately chunk by chunk; scaled linearly to the 10,000
@@ -49,10 +49,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from matmul_floor import decoder_forward_products, training_step_products  # noqa: E402
 
-from numpyvae import VAE, Adam  # noqa: E402
+from numpyvae import VAE, AdamFast  # noqa: E402
 from numpyvae.evaluate import chunk_sizes, evaluate_elbo, importance_weighted_log_likelihood  # noqa: E402
 from numpyvae.mnist import load_mnist  # noqa: E402
-from numpyvae.train import TrainingStep, eval_inputs, train_epoch  # noqa: E402
+from numpyvae.run import eval_inputs  # noqa: E402
+from numpyvae.trainer import TrainingStep, train_epoch  # noqa: E402
 
 
 def median_ms(fn, repeats):
@@ -94,7 +95,7 @@ def bench_step(x_train, repeats, binarize_mode, label):
     for dtype in (np.float32, np.float64):
         for batch in (100, 128):
             model = default_model(dtype)
-            step = TrainingStep(model, Adam(model.params, lr=1e-3), batch, binarize_mode)
+            step = TrainingStep(model, AdamFast(model.params, lr=1e-3), batch, binarize_mode)
             perm = rng.permutation(x_train.shape[0])
             batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]
             counter = iter(range(10 ** 9))
@@ -113,7 +114,7 @@ def bench_step(x_train, repeats, binarize_mode, label):
 
 def bench_epoch(data, n_epochs):
     model = default_model(np.float32)
-    opt = Adam(model.params, lr=1e-3)
+    opt = AdamFast(model.params, lr=1e-3)
     rng = np.random.default_rng(0)
     x_test = eval_inputs(data.x_test, "none", np.float32)
     seconds = []
@@ -164,7 +165,7 @@ def bench_iwae_step(x_train, repeats, batch=100):
     rng = np.random.default_rng(0)
     for k, n_repeats in ((5, repeats), (50, max(5, repeats // 10))):
         model = iwae_model()
-        step = TrainingStep(model, Adam(model.params, lr=1e-3, eps=1e-4), batch, "dynamic",
+        step = TrainingStep(model, AdamFast(model.params, lr=1e-3, eps=1e-4), batch, "dynamic",
                             objective="iwae", k=k)
         perm = rng.permutation(x_train.shape[0])
         batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]

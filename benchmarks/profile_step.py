@@ -3,10 +3,11 @@
     python benchmarks/profile_step.py --data-dir ../shared/data/mnist
 
 Runs --steps training steps of the default model (784-400-20 ReLU,
-Bernoulli, Adam, batch 128, float32; train.TrainingStep) under cProfile and
+Bernoulli, Adam, batch 128, float32; trainer.TrainingStep) under cProfile and
 prints, per function, its own time per step (tottime / steps, in us): the
-matrix products show up inside linear_forward / linear_backward, Adam in
-Adam._update, the likelihood in log_prob_forward / log_prob_backward.
+matrix products show up inside linear_forward / linear_backward_fast, Adam
+in AdamFast._update, the likelihood in BernoulliLikelihoodFast's
+log_prob_forward / log_prob_backward.
 cProfile adds a little per call, so compare with bench.py for absolute ms.
 """
 
@@ -23,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench import default_model, load_data  # noqa: E402
 
-from numpyvae import Adam  # noqa: E402
-from numpyvae.train import TrainingStep  # noqa: E402
+from numpyvae import AdamFast  # noqa: E402
+from numpyvae.trainer import TrainingStep  # noqa: E402
 
 
 def main(argv=None):
@@ -39,7 +40,7 @@ def main(argv=None):
         warnings.simplefilter("ignore")  # the shared file's known md5 note
         x = load_data(args.data_dir).x_train
     model = default_model(np.float32)
-    step = TrainingStep(model, Adam(model.params, lr=1e-3), 128, args.binarize)
+    step = TrainingStep(model, AdamFast(model.params, lr=1e-3), 128, args.binarize)
     rng = np.random.default_rng(0)
     perm = rng.permutation(x.shape[0])
     batches = [perm[i:i + 128] for i in range(0, x.shape[0] - 127, 128)]

@@ -47,7 +47,8 @@ from numpyvae.binarize import to_unit_interval
 from numpyvae.gaussian import (log_density_at_sample_backward, log_density_at_sample_forward,
                                reparameterize_backward)
 from numpyvae.objectives import sampled_forward
-from numpyvae.train import RunConfig, RunError, build_model, build_optimizer, train_epoch
+from numpyvae.settings import RunConfig, RunError, build_model, build_optimizer
+from numpyvae.trainer import train_epoch
 from train_mnist import load_data  # noqa: E402  (demos/train_mnist.py)
 
 ESTIMATORS = ("reparameterization", "score function", "score function + baseline")

@@ -17,7 +17,7 @@ Writes to --out (default runs/pictures):
 
 The first three picture the model of --run (its checkpoint.npz), or, without
 --run, a default VAE trained --epochs epochs here (kept in --out/model/).
-Every training is numpyvae.train.fit, as in demos/train_mnist.py.
+Every training is numpyvae.run.fit, as in demos/train_mnist.py.
 
 Exit status: 0 done, 1 a training diverged, 2 bad flags, no data, or files in the way.
 """
@@ -38,7 +38,10 @@ import numpy as np
 from numpyvae.checkpoint import load_checkpoint
 from numpyvae.evaluate import active_units
 from numpyvae.gaussian import kl_standard_normal_forward
-from numpyvae.train import CHECKPOINT, RunConfig, RunError, TrainingDiverged, eval_inputs, fit
+from numpyvae.run import eval_inputs, fit
+from numpyvae.rundir import CHECKPOINT
+from numpyvae.settings import RunConfig, RunError
+from numpyvae.trainer import TrainingDiverged
 from train_mnist import load_data  # noqa: E402  (demos/train_mnist.py)
 
 PICTURES = ("traversals.png", "interpolation.png", "kl_per_dimension.png", "rate_distortion.png")
@@ -86,7 +89,7 @@ def model_pictures(out, model, x_test, y_test, image_shape, n_images=3, n_dims=8
 
 
 def beta_sweep(out, data, betas, epochs, limit, overwrite):
-    """Train one default VAE per beta (numpyvae.train.fit, runs kept in out/beta_<b>);
+    """Train one default VAE per beta (numpyvae.run.fit, runs kept in out/beta_<b>);
     returns the test (rate, distortion) of each: (B,) KL and (B,) -log p(x|z), nats."""
     rates, distortions = [], []
     for beta in betas:

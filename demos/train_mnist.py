@@ -10,10 +10,14 @@ Defaults reproduce the PyTorch VAE example: 784-400-20 ReLU, Bernoulli
 decoder on grey levels, Adam lr 1e-3, batch 128, 10 epochs, float32, seed 0.
 Writes to --out: metrics.json, checkpoint.npz (every epoch), and
 reconstructions.png, samples.png, loss_curves.png, latent_scatter.png
-(+ manifold.png when --latent-dim 2).  Everything happens in
-numpyvae.train.fit; this script only turns flags into a RunConfig.
+(+ manifold.png when --latent-dim 2).  It never replaces those files of an
+earlier run unless --overwrite says so, and --overwrite removes exactly them.
+Everything happens in numpyvae.run.fit; this script only turns flags into a
+RunConfig (numpyvae.settings, which checks them) and errors into messages.
 
-Exit status: 0 done, 1 training diverged, 2 bad flags or no data, 130 Ctrl-C.
+Exit status: 0 done; 1 training diverged; 2 something to fix (a flag, the
+data, --out, a checkpoint that cannot be resumed), with one "error:" line;
+130 Ctrl-C.
 """
 
 import argparse
@@ -28,9 +32,12 @@ except ImportError:
 
 from numpyvae.binarize import BINARIZE_MODES
 from numpyvae.layers import ACTIVATIONS
+from numpyvae.likelihoods import LIKELIHOODS
 from numpyvae.mnist import MNISTDownloadError, load_mnist
 from numpyvae.objectives import OBJECTIVES
-from numpyvae.train import LR_SCHEDULES, OPTIMIZERS, RunConfig, RunError, TrainingDiverged, fit
+from numpyvae.run import Interrupted, fit
+from numpyvae.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, RunConfig, RunError
+from numpyvae.trainer import TrainingDiverged
 
 DEFAULTS = RunConfig()
 
@@ -38,13 +45,13 @@ DEFAULTS = RunConfig()
 def hidden_sizes(text):
     """'400' -> (400,); '200,200' -> (200, 200).  (RunConfig checks the values.)"""
     try:
-        return tuple(int(s) for s in text.split(",") if s.strip())
+        return tuple(int(s) for s in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected sizes like 400 or 200,200, got {text!r}")
 
 
 def obs_var(text):
-    """A number, or 'learned'.  (The model checks that a number is positive.)"""
+    """A number, or 'learned'.  (RunConfig checks that a number is positive.)"""
     if text == "learned":
         return text
     try:
@@ -63,13 +70,12 @@ def parser():
                        help="dimension of z (default: %(default)s)")
     model.add_argument("--activation", choices=sorted(ACTIVATIONS), default=DEFAULTS.activation,
                        help="hidden-layer activation (default: %(default)s)")
-    model.add_argument("--likelihood", choices=("bernoulli", "gaussian"),
-                       default=DEFAULTS.likelihood,
+    model.add_argument("--likelihood", choices=LIKELIHOODS, default=DEFAULTS.likelihood,
                        help="the decoder p(x|z) (default: %(default)s)")
-    model.add_argument("--obs-var", type=obs_var, default=DEFAULTS.obs_var, metavar="VAR",
+    model.add_argument("--obs-var", type=obs_var, default=None, metavar="VAR",
                        help="variance of the gaussian decoder: a number or 'learned' "
-                            "(default: %(default)s)")
-    model.add_argument("--dtype", choices=("float32", "float64"), default=DEFAULTS.dtype,
+                            "(default: 1.0)")
+    model.add_argument("--dtype", choices=DTYPES, default=DEFAULTS.dtype,
                        help="(default: %(default)s)")
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
@@ -83,8 +89,8 @@ def parser():
     train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=DEFAULTS.lr_schedule,
                        help="constant, or iwae: 3^i epochs at lr * 10^(-i/7), i = 0..7, the "
                             "IWAE paper's 3280 epochs (default: %(default)s)")
-    train.add_argument("--adam-eps", type=float, default=DEFAULTS.adam_eps, metavar="EPS",
-                       help="Adam's epsilon; the IWAE paper uses 1e-4 (default: %(default)s)")
+    train.add_argument("--adam-eps", type=float, default=None, metavar="EPS",
+                       help="Adam's epsilon; the IWAE paper uses 1e-4 (default: 1e-08)")
     train.add_argument("--objective", choices=OBJECTIVES, default=DEFAULTS.objective,
                        help="elbo: the ELBO with the KL in closed form (estimator B); elbo-mc: "
                             "the KL sampled (estimator A); iwae: the importance-weighted bound; "
@@ -114,7 +120,9 @@ def parser():
                      help="directory for the run's files (default: %(default)s)")
     run.add_argument("--resume", action="store_true",
                      help="continue the run in --out from its checkpoint (--epochs may grow)")
-    run.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a run already in --out: removes the files a run writes "
+                          "(metrics.json, checkpoint.npz, the PNGs), nothing else")
     run.add_argument("--eval-k", type=int, default=DEFAULTS.eval_k, metavar="K",
                      help="importance samples for the final test log p(x); the literature "
                           "uses 5000, 0 skips it (default: %(default)s)")
@@ -128,15 +136,17 @@ def main(argv=None):
         config = RunConfig(**args)
         data = load_data(config.data_dir)
         fit(config, data, resume=resume, overwrite=overwrite)
-    except RunError as e:  # bad settings, no data, or an --out that does not fit
+    except RunError as e:  # bad settings or data, an --out or a checkpoint that does not fit
         print(f"error: {e}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except Interrupted as e:
+        print(f"\n{e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {args['out']} keeps the checkpoint of the last finished epoch; "
-              "continue with --resume", file=sys.stderr)
+        print("\ninterrupted before the run started: nothing was written", file=sys.stderr)
         return 130
     return 0
 
@@ -148,7 +158,8 @@ def load_data(data_dir):
             warnings.simplefilter("always")
             data = load_mnist(data_dir)
     except (OSError, MNISTDownloadError, ValueError) as e:  # ValueError: mnist's IDXError
-        raise RunError(f"no MNIST data: {e}") from None
+        where = "no MNIST data" if data_dir is None else "--data-dir"
+        raise RunError(f"{where}: {e}") from None
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     return data

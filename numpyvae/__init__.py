@@ -8,9 +8,9 @@ their backward passes), then follow the names they import: gaussian.py
 
 from numpyvae.autoencoder import Autoencoder
 from numpyvae.base import load_model
-from numpyvae.optim import SGD, Adagrad, Adam
+from numpyvae.optim import SGD, Adagrad, Adam, AdamFast
 from numpyvae.params import FlatParams
 from numpyvae.vae import VAE
 
-__all__ = ["VAE", "Autoencoder", "load_model", "Adam", "Adagrad", "SGD", "FlatParams"]
+__all__ = ["VAE", "Autoencoder", "load_model", "Adam", "AdamFast", "Adagrad", "SGD", "FlatParams"]
 __version__ = "0.1.0"

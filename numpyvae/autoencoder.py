@@ -37,14 +37,17 @@ class Autoencoder(EncoderDecoder):
 
         Returns ``(loss, grads)``: a float (nats per example) and a FlatParams
         with the keys and shapes of ``params`` (written into ``out`` if given).
+        NonFiniteError (see base.check_finite) if the loss or a gradient overflows.
         """
         self.check_input(x)
         n = x.shape[0]
-        z, enc_cache = self.encoder.forward(self.params, x)
-        logpx, dec_cache = self.decoder_forward(x, z)
-        loss = -float(np.mean(logpx))
-        # dL/dlogpx_n = -1/N for L = -(1/N) sum_n logpx_n
         grads = self.grad_buffer(out)
-        dz = self.decoder_backward(np.full(n, -1.0 / n, dtype=self.dtype), dec_cache, grads)
-        self.encoder.backward(grads, dz, enc_cache, need_dx=False)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            z, enc_cache = self.encoder.forward(self.params, x)
+            logpx, dec_cache = self.decoder_forward(x, z)
+            loss = -float(np.mean(logpx))
+            # dL/dlogpx_n = -1/N for L = -(1/N) sum_n logpx_n
+            dz = self.decoder_backward(np.full(n, -1.0 / n, dtype=self.dtype), dec_cache, grads)
+            self.encoder.backward(grads, dz, enc_cache, need_dx=False)
+        self.check_finite(x, {"the reconstruction term -log p(x|z)": loss}, grads)
         return loss, grads

@@ -11,14 +11,19 @@ constructor arguments, with the model's ``kind``) and 'param/<name>' arrays;
 ``load_model`` rebuilds any kind from it.
 """
 
+import inspect
 import json
+import math
+import numbers
 
 import numpy as np
 
 from numpyvae.files import load_npz, save_npz_atomic
-from numpyvae.likelihoods import make_likelihood
+from numpyvae.layers import ACTIVATIONS
+from numpyvae.likelihoods import LIKELIHOODS, make_likelihood
 from numpyvae.mlp import MLP
 from numpyvae.params import FlatParams
+from numpyvae.validate import NonFiniteError, check_choice, check_int, check_positive_int
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -31,15 +36,19 @@ class EncoderDecoder:
 
     Parameters
     ----------
-    input_dim : int, D
-    hidden_dims : sequence of int, hidden layer sizes of the encoder (the
-        decoder mirrors them)
-    latent_dim : int, L
-    likelihood : 'bernoulli' or 'gaussian'
-    obs_var : float or 'learned', the Gaussian decoder's variance
+    input_dim : int >= 1, D
+    hidden_dims : sequence of ints >= 1, hidden layer sizes of the encoder
+        (the decoder mirrors them); () for linear networks
+    latent_dim : int >= 1, L
+    likelihood : one of likelihoods.LIKELIHOODS, 'bernoulli' or 'gaussian'
+    obs_var : positive float or 'learned', the Gaussian decoder's variance
+        (the other likelihoods have none: leave it at 1.0)
     activation : one of layers.ACTIVATIONS
     dtype : np.float32 (training default) or np.float64 (gradient checks)
-    seed : int, seeds the weight initialisation
+    seed : int >= 0, seeds the weight initialisation
+
+    A wrong type raises a TypeError, a wrong value a ValueError, naming the
+    argument.
     """
 
     kind = None
@@ -50,12 +59,24 @@ class EncoderDecoder:
 
     def __init__(self, input_dim, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
                  obs_var=1.0, activation="relu", dtype=np.float32, seed=0):
-        self.dtype = np.dtype(dtype)
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
         if self.dtype not in FLOAT_DTYPES:
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.input_dim, self.latent_dim = int(input_dim), int(latent_dim)
-        self.hidden_dims = tuple(int(h) for h in hidden_dims)
-        self.activation, self.seed = activation, seed
+        self.input_dim = check_positive_int(input_dim, "input_dim")
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        if isinstance(hidden_dims, (str, bytes)) or not hasattr(hidden_dims, "__iter__"):
+            raise TypeError(f"hidden_dims must be a sequence of layer sizes such as (400,), "
+                            f"got {hidden_dims!r}")
+        self.hidden_dims = tuple(check_positive_int(h, "hidden_dims sizes") for h in hidden_dims)
+        self.activation = check_choice(activation, "activation", tuple(ACTIVATIONS))
+        self.seed = check_int(seed, "seed", lo=0)
+        check_choice(likelihood, "likelihood", LIKELIHOODS)
+        if likelihood == "bernoulli" and not (isinstance(obs_var, numbers.Real) and obs_var == 1):
+            raise ValueError(f"obs_var is the variance of a Gaussian likelihood; "
+                             f"likelihood='bernoulli' has none, got obs_var={obs_var!r}")
         self.likelihood = make_likelihood(likelihood, obs_var, self.dtype)
         self.encoder = MLP("encoder", (self.input_dim, *self.hidden_dims,
                                        self.encoder_outputs()), activation)
@@ -83,10 +104,11 @@ class EncoderDecoder:
     def check_input(self, x, name="x", width=None, data=True):
         """Raise a ValueError naming the problem unless ``x`` is a finite
         (N, width) array of the model's dtype with N >= 1 (and, for data,
-        valid for the likelihood, e.g. in [0, 1] for Bernoulli)."""
+        valid for the likelihood, e.g. in [0, 1] for Bernoulli); a TypeError
+        if it is not a numpy array."""
         width = self.input_dim if width is None else width
         if not isinstance(x, np.ndarray):
-            raise ValueError(f"{name} must be a numpy array, got {type(x).__name__}")
+            raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
         if x.ndim != 2 or x.shape[1] != width or x.shape[0] < 1:
             raise ValueError(f"{name} must have shape (N, {width}) with N >= 1, got {x.shape}")
         if x.dtype != self.dtype:
@@ -118,10 +140,35 @@ class EncoderDecoder:
         self.check_input(z, "z", self.latent_dim, data=False)
         return self.likelihood.mean(self.decoder.forward(self.params, z)[0])
 
+    def check_finite(self, x, values, grads=None):
+        """Raise validate.NonFiniteError, saying what overflowed and what to do,
+        unless every entry of ``values`` (description -> float or array) and
+        every gradient in ``grads`` is finite.  The loss functions call it on
+        what they computed from the finite input ``x``."""
+        bad = [what for what, value in values.items() if not np.all(np.isfinite(value))]
+        if grads is not None:
+            with np.errstate(over="ignore", invalid="ignore"):   # the square may overflow
+                if not math.isfinite(float(np.dot(grads.flat, grads.flat))):
+                    bad.append("the gradients")
+        if not bad:
+            return
+        largest = float(np.max(np.abs(x)))
+        if largest > 10:
+            advice = (f"x holds values as large as {largest:g}: scale the data to about unit "
+                      "range (e.g. pixels / 255)")
+        else:
+            advice = ("with x in a unit range, the weights (diverged?), beta or obs_var are too "
+                      "large or too small for the numbers to fit")
+        raise NonFiniteError(f"{' and '.join(bad)} overflowed {self.dtype} (NaN or inf) for "
+                             f"finite input: {advice}")
+
     def grad_buffer(self, out=None):
         """A zeroed FlatParams for the gradients, or ``out`` (checked) to write them into."""
         if out is None:
             return self.params.zeros_like()
+        if not isinstance(out, FlatParams):
+            raise TypeError("out must be a FlatParams with the layout of model.params "
+                            f"(e.g. model.params.zeros_like()), got {type(out).__name__}")
         if not self.params.same_layout(out):
             raise ValueError("out must be a FlatParams with the layout of model.params "
                              "(e.g. model.params.zeros_like())")
@@ -146,14 +193,31 @@ def load_model(path):
 
 
 def model_from_arrays(arrays, source="checkpoint"):
-    """Build a model from the arrays of a saved file: 'config' + 'param/<name>'."""
+    """Build a model from the arrays of a saved file: 'config' + 'param/<name>'.
+
+    Whatever is wrong with them (a config that is not JSON, a setting this
+    version does not know or rejects, a missing or misshapen parameter)
+    raises a ValueError that starts with ``source``."""
     if "config" not in arrays:
         raise ValueError(f"{source}: not a numpyvae model file (no 'config' entry)")
-    config = json.loads(str(arrays["config"]))
+    try:
+        config = json.loads(str(arrays["config"]))
+    except ValueError as e:
+        raise ValueError(f"{source}: the model config is not JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{source}: the model config is not a JSON object")
     kind = config.pop("kind", None)
-    if kind not in MODEL_KINDS:
+    if not isinstance(kind, str) or kind not in MODEL_KINDS:
         raise ValueError(f"{source}: unknown model kind {kind!r}")
-    model = MODEL_KINDS[kind](**config)
+    cls = MODEL_KINDS[kind]
+    unknown = sorted(set(config) - set(inspect.signature(cls).parameters))
+    if unknown:
+        raise ValueError(f"{source}: the model config has settings this version of numpyvae "
+                         f"does not know: {', '.join(unknown)}")
+    try:
+        model = cls(**config)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{source}: the model config is not valid ({e})") from None
     for name, p in model.params.items():
         key = f"param/{name}"
         if key not in arrays:
@@ -161,5 +225,8 @@ def model_from_arrays(arrays, source="checkpoint"):
         if arrays[key].shape != p.shape:
             raise ValueError(f"{source}: parameter {name!r} has shape {arrays[key].shape}, "
                              f"expected {p.shape}")
+        if arrays[key].dtype.kind != "f":
+            raise ValueError(f"{source}: parameter {name!r} holds {arrays[key].dtype}, "
+                             "expected floats")
         p[...] = arrays[key]
     return model

@@ -17,9 +17,9 @@ so ``u < x`` is an exact Bernoulli(x / 255) draw: never 1 for x = 0, always
 where ``rng.random() < x / 255`` needs a float draw and the float x / 255.
 The bytes are drawn by rejection sampling (``uniform_below_255``): raw
 random bytes are uniform on {0, ..., 255}; each 255 is redrawn until none
-is left, which leaves every draw uniform on {0, ..., 254}.  That is 2x
-faster than ``rng.integers(0, 255, dtype=np.uint8)`` (66 against 147 us for
-a (128, 784) batch), which draws each bounded byte on its own.
+is left, which leaves every draw uniform on {0, ..., 254}.  That is faster
+than ``rng.integers(0, 255, dtype=np.uint8)``, which draws each bounded
+byte on its own (timings: benchmarks/fast_forms.md).
 
 All functions take x : (...) uint8 and return the same shape in the float
 dtype asked for (float32 or float64), computed without wider temporaries;

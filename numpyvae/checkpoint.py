@@ -3,13 +3,13 @@
     entry            content
     config           JSON of model.config()            } a model file: Autoencoder.load
     param/<name>     the model's parameters            } reads a checkpoint too
-    optim/<key>      optimizer.state_dict(): 't', 'm_sum/<name>', 'v_sum/<name>', ...
+    optim/<key>      optimizer.state_dict(): 't', '<state>/<name>' (AdamFast: m_sum, v_sum)
     rng_state        JSON of rng.bit_generator.state (the training Generator)
     epoch            int, the number of completed epochs
     metrics          JSON, the run's metrics so far (its config included)
 
 Model, optimizer state and Generator state at the end of an epoch are the
-whole state of training (see train.py), so a run resumed from a
+whole state of training (see trainer.py), so a run resumed from a
 checkpoint continues bit for bit as if it had never stopped.
 
 Files are written atomically (a temporary file, then os.replace), so a
@@ -53,7 +53,7 @@ def save_checkpoint(path, model, optimizer, rng, epoch, metrics):
               **{OPTIM_PREFIX + k: v for k, v in optimizer.state_dict().items()},
               "rng_state": json.dumps(rng.bit_generator.state),
               "epoch": np.array(int(epoch)),
-              "metrics": json.dumps(metrics)}
+              "metrics": json.dumps(metrics, allow_nan=False)}
     save_npz_atomic(path, arrays)
 
 
@@ -63,13 +63,35 @@ def load_checkpoint(path):
     for key in ("rng_state", "epoch", "metrics"):
         if key not in arrays:
             raise ValueError(f"{path}: not a training checkpoint (no {key!r} entry)")
+    epoch = arrays["epoch"]
+    if epoch.shape != () or epoch.dtype.kind not in "iu" or epoch < 0:
+        raise ValueError(f"{path}: the 'epoch' entry is not a count of epochs ({epoch!r})")
     return Checkpoint(
         model=model_from_arrays(arrays, source=str(path)),
         optimizer_state={k[len(OPTIM_PREFIX):]: v for k, v in arrays.items()
                          if k.startswith(OPTIM_PREFIX)},
-        rng_state=json.loads(str(arrays["rng_state"])),
-        epoch=int(arrays["epoch"]),
-        metrics=json.loads(str(arrays["metrics"])))
+        rng_state=_json_object(arrays, "rng_state", path),
+        epoch=int(epoch),
+        metrics=_json_object(arrays, "metrics", path))
+
+
+def _json_object(arrays, key, path):
+    """The JSON object (a dict) in the entry ``key``; a ValueError names the entry."""
+    try:
+        value = json.loads(str(arrays[key]))
+    except ValueError as e:
+        raise ValueError(f"{path}: the {key!r} entry is not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: the {key!r} entry is not a JSON object")
+    return value
+
+
+def checkpoint_epoch(path):
+    """The epoch the checkpoint at ``path`` holds, or None if there is no readable one."""
+    try:
+        return int(load_npz(path, "training checkpoint")["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 # a JSON list of numbers as json.dumps(indent=...) spreads it, one number a line
@@ -77,9 +99,12 @@ _NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][-+.0-9eE]*(?:,\s*-?[0-9][-+.0-9eE]*)*)
 
 
 def to_json(obj):
-    """json.dumps indented for reading, but with lists of numbers kept on one line."""
+    """json.dumps indented for reading, but with lists of numbers kept on one line.
+
+    Strict JSON: NaN or an infinity raises a ValueError (json.dumps would write
+    NaN or Infinity, which strict parsers reject)."""
     return _NUMBER_LIST.sub(lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]",
-                            json.dumps(obj, indent=1))
+                            json.dumps(obj, indent=1, allow_nan=False))
 
 
 def write_json_atomic(path, obj):

@@ -12,12 +12,14 @@ overflow for large ``|x|`` if written literally.  They are computed as
     sigmoid(x)  = exp(min(x, 0)) / (1 + exp(-|x|))
 
 exact identities in which ``exp`` only ever sees numbers <= 0, so nothing
-overflows and both keep full relative precision in the tails.  They use
-``np.exp``/``np.log1p``, which are SIMD-vectorized for float32: on a
-(128, 784) float32 batch this sigmoid takes ~115 us against ~230 us for
-``scipy.special.expit`` and ~800 us for ``np.where(x >= 0, 1, e) / (1 + e)``.
-(The shortcut ``(1 + tanh(x/2)) / 2`` is faster still but rounds to exactly
-0 below x ~ -17 in float32.)
+overflows and both keep full relative precision in the tails.  (The shortcut
+``(1 + tanh(x/2)) / 2`` rounds to exactly 0 below x ~ -17 in float32.)
+
+Textbook and fast forms.  Each function implements its formula as written.
+Where a tuned form measurably wins on the training path, it sits right after
+the textbook one under the same name with ``_fast`` appended, computes the
+same values (tests/test_fast_forms.py proves the two agree to rounding), and
+the MLP uses it.  Their timings are in benchmarks/fast_forms.md.
 """
 
 import numpy as np
@@ -38,12 +40,11 @@ def linear_forward(x, W, b):
 
 
 def linear_backward(dout, cache, dW=None, db=None, need_dx=True):
-    """Backward of ``out = x @ W + b``:
+    """Backward of ``out = x @ W + b`` (cache = (x, W) from linear_forward):
 
-        dx = dout @ W.T        (N, D)
-        dW = x.T @ dout        (D, H)
-        db = sum_n dout[n]     (H,)   computed as 1^T dout, a BLAS matrix-vector
-                                      product (~2x faster than np.sum(axis=0))
+        dx = dout @ W.T        (N, D)    dx[n, d] = sum_h dout[n, h] W[d, h]
+        dW = x.T @ dout        (D, H)    dW[d, h] = sum_n x[n, d] dout[n, h]
+        db = sum_n dout[n]     (H,)      b is added to every row of the batch
 
     ``dW`` and ``db`` are written into the given arrays when provided (so a
     model can write straight into its gradient buffer).  ``need_dx=False``
@@ -51,10 +52,19 @@ def linear_backward(dout, cache, dW=None, db=None, need_dx=True):
     Returns ``(dx, dW, db)``; ``dx`` is None when not needed.
     """
     x, W = cache
-    dW = np.matmul(x.T, dout, out=dW)
-    db = np.matmul(np.ones(dout.shape[0], dtype=dout.dtype), dout, out=db)
     dx = dout @ W.T if need_dx else None
+    dW = np.matmul(x.T, dout, out=dW)
+    db = np.sum(dout, axis=0, out=db)
     return dx, dW, db
+
+
+def linear_backward_fast(dout, cache, dW=None, db=None, need_dx=True):
+    """linear_backward with the batch sum db = 1^T dout computed as a BLAS
+    matrix-vector product (NumPy runs it faster than np.sum(axis=0))."""
+    x, W = cache
+    db = np.matmul(np.ones(dout.shape[0], dtype=dout.dtype), dout, out=db)
+    dW = np.matmul(x.T, dout, out=dW)
+    return (dout @ W.T if need_dx else None), dW, db
 
 
 # ------------------------------------------------------- stable functions --
@@ -75,11 +85,14 @@ def softplus(x):
 # ------------------------------------------------------------ activations --
 
 def relu_forward(x):
-    """out = max(x, 0).
+    """out = max(x, 0); the cache is out (x > 0 exactly where out > 0)."""
+    out = np.maximum(x, 0)
+    return out, out
 
-    The 0 is a row of zeros, broadcast: NumPy 2.4 vectorizes np.maximum of
-    two arrays but not of an array and a scalar, which is ~3x slower here.
-    """
+
+def relu_forward_fast(x):
+    """relu_forward with the 0 as a row of zeros, broadcast: NumPy vectorizes
+    np.maximum of two arrays, not of an array and a scalar."""
     out = np.maximum(x, np.zeros(x.shape[-1], dtype=x.dtype))
     return out, out
 
@@ -131,9 +144,10 @@ def softplus_backward(dout, x):
     return dout * sigmoid(x)
 
 
-# name -> (forward, backward, weight init suited to it)
+# name -> (forward, backward, weight init suited to it), as the MLP uses them
+# (the fast form where there is one)
 ACTIVATIONS = {
-    "relu": (relu_forward, relu_backward, "he"),
+    "relu": (relu_forward_fast, relu_backward, "he"),
     "leaky_relu": (leaky_relu_forward, leaky_relu_backward, "he"),
     "softplus": (softplus_forward, softplus_backward, "he"),
     "tanh": (tanh_forward, tanh_backward, "glorot"),

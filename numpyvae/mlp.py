@@ -9,7 +9,8 @@ The MLP holds only its architecture; the weights live in a parameter dict
 ``f"{prefix}.{i}.W"`` and ``f"{prefix}.{i}.b"``.
 """
 
-from numpyvae.layers import ACTIVATIONS, check_activation, init_weight, linear_backward, linear_forward
+from numpyvae.layers import (ACTIVATIONS, check_activation, init_weight, linear_backward_fast,
+                             linear_forward)
 
 
 class MLP:
@@ -66,7 +67,8 @@ class MLP:
         """dout : (N, d_out) -> dx : (N, d_in) (None if not ``need_dx``).
 
         Writes dL/dW_i and dL/db_i into ``grads`` (in place), layer by layer
-        from the output back: the activation's backward, then the linear's.
+        from the output back: the activation's backward, then the linear's
+        (layers.linear_backward_fast, the fast form of linear_backward).
         """
         dh = dout
         for i in reversed(range(len(caches))):
@@ -74,6 +76,6 @@ class MLP:
             if act_cache is not None:
                 dh = self._act_backward(dh, act_cache)
             w, b = self._names(i)
-            dh, _, _ = linear_backward(dh, lin_cache, grads[w], grads[b],
+            dh, _, _ = linear_backward_fast(dh, lin_cache, grads[w], grads[b],
                                        need_dx=need_dx or i > 0)
         return dh

@@ -18,17 +18,13 @@ Two ways to get them, with different trust:
 Each file may be gzipped or raw, and a raw file may drop the ".gz" suffix.
 """
 
-import hashlib
-import http.client
-import os
-import tempfile
-import urllib.request
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .datafiles import DownloadError, ImageDataset, default_cache_dir, file_md5
+from .datafiles import download as download_verified
 from .idx import read_idx
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
@@ -53,32 +49,9 @@ MIRRORS = (
 )
 
 
-class MNISTDownloadError(RuntimeError):
-    """No mirror delivered a file with the expected md5."""
-
-
-@dataclass(frozen=True)
-class MNIST:
-    """An MNIST-layout dataset, pixels kept as uint8 (convert per batch).
-
-    x_train : (N_train, D) uint8, D = rows * cols; x[i].reshape(image_shape) is image i
-    y_train : (N_train,) uint8 labels
-    x_test  : (N_test, D) uint8
-    y_test  : (N_test,) uint8
-    image_shape : (rows, cols), (28, 28) for MNIST
-    """
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    image_shape: tuple
-
-
-def default_cache_dir():
-    """$NUMPYVAE_CACHE if set, else ~/.cache/numpyvae.  MNIST goes in <cache>/mnist."""
-    env = os.environ.get("NUMPYVAE_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "numpyvae"
+# load_mnist's return type and error, by the names this module has always used
+MNIST = ImageDataset
+MNISTDownloadError = DownloadError
 
 
 def missing_files(directory):
@@ -87,7 +60,7 @@ def missing_files(directory):
 
 
 def load_mnist(data_dir=None, *, cache_dir=None, mirrors=MIRRORS, download=True):
-    """Load an MNIST-layout dataset as an MNIST of uint8 arrays.
+    """Load an MNIST-layout dataset as an ImageDataset (alias MNIST) of uint8 arrays.
 
     data_dir : a directory holding the four files (see module docstring);
         loaded as is, never downloaded, md5 mismatches only warn.
@@ -109,46 +82,11 @@ def load_mnist(data_dir=None, *, cache_dir=None, mirrors=MIRRORS, download=True)
 
 
 def download(filename, dest_dir, md5, mirrors=MIRRORS, timeout=30):
-    """Download dest_dir/filename from the first mirror that serves it with this md5.
-
-    Each mirror (a base URL) is tried in turn: the file is streamed into a
-    temporary file in dest_dir while its md5 is computed, and renamed to
-    dest_dir/filename with os.replace (atomic) only if the md5 matches.  A
-    dead mirror (refused connection, HTTP error, timeout after `timeout`
-    seconds of silence) or a wrong md5 moves on to the next mirror; a failed
-    attempt leaves nothing behind.  Returns the final Path; raises
-    MNISTDownloadError listing every mirror's failure.
-    """
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    failures = []
-    for mirror in mirrors:
-        url = mirror.rstrip("/") + "/" + filename
-        try:
-            return _fetch(url, dest_dir / filename, md5, timeout)
-        except (OSError, ValueError, http.client.HTTPException) as e:
-            failures.append(f"  {url}: {e}")
-    raise MNISTDownloadError(f"could not download {filename} into {dest_dir}:\n"
-                             + "\n".join(failures or ["  (no mirrors given)"]) + "\n"
-                             + _how_to_provide(dest_dir))
-
-
-def _fetch(url, path, md5, timeout):
-    """Stream url into a temporary file next to path; rename it to path iff its md5 matches."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        digest = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        if digest.hexdigest() != md5:
-            raise ValueError(f"md5 mismatch: got {digest.hexdigest()}, expected {md5}")
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; a dataset is not
-        os.replace(tmp, path)
-        return path
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """Download dest_dir/filename from the first mirror that serves it with this md5
+    (datafiles.download: atomic, nothing left behind on failure); raises
+    MNISTDownloadError listing every mirror's failure and how to provide the files."""
+    return download_verified(filename, dest_dir, md5, mirrors, timeout,
+                             hint=_how_to_provide(dest_dir))
 
 
 def _download_all(names, directory, mirrors):
@@ -173,16 +111,12 @@ def _find(directory, name):
     return None
 
 
-def _md5(path):
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _load_dir(directory):
     """Load and check the four files of directory; warn on non-official md5s."""
+    if not directory.is_dir():
+        problem = "is a file" if directory.exists() else "does not exist"
+        raise FileNotFoundError(f"{directory} {problem}: expected a directory holding "
+                                f"{', '.join(FILES)}")
     missing = missing_files(directory)
     if missing:
         raise FileNotFoundError(f"{directory} lacks {', '.join(missing)}: an MNIST-layout "
@@ -191,7 +125,7 @@ def _load_dir(directory):
     paths = {name: _find(directory, name) for name in FILES}
     for name, path in paths.items():
         # the official md5s are those of the .gz files, so only those are compared
-        if path.name == name and (md5 := _md5(path)) != OFFICIAL_MD5[name]:
+        if path.name == name and (md5 := file_md5(path)) != OFFICIAL_MD5[name]:
             warnings.warn(f"{path}: md5 {md5} differs from the official MNIST {name} "
                           f"({OFFICIAL_MD5[name]}); using it anyway", stacklevel=3)
     x_train, y_train = _read_pair(paths[TRAIN_IMAGES], paths[TRAIN_LABELS])
@@ -212,6 +146,9 @@ def _read_pair(images_path, labels_path):
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise ValueError(f"{labels_path}: expected uint8 labels (N,), "
                          f"got {labels.dtype} {labels.shape}")
+    if images.size == 0:
+        raise ValueError(f"{images_path} holds no pixels: {images.shape[0]} images of "
+                         f"{images.shape[1]}x{images.shape[2]}")
     if len(images) != len(labels):
         raise ValueError(f"{images_path} holds {len(images)} images but {labels_path} "
                          f"holds {len(labels)} labels")

@@ -46,7 +46,7 @@ from numpyvae.gaussian import (gaussian_log_density_backward, gaussian_log_densi
                                reparameterize_backward, reparameterize_forward,
                                standard_normal_log_density_backward,
                                standard_normal_log_density_forward)
-from numpyvae.validate import check_generator, check_positive_int, check_vae
+from numpyvae.validate import check_float, check_generator, check_positive_int, check_vae
 
 OBJECTIVES = ("elbo", "elbo-mc", "iwae", "wake-sleep")
 
@@ -75,6 +75,7 @@ def loss_and_grads(model, x, objective="elbo", k=1, beta=1.0, rng=None, eps=None
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     k = check_positive_int(k, "k")
+    beta = check_float(beta, "beta", lo=0)
     model.check_input(x)
     if objective == "wake-sleep":
         if k != 1 or beta != 1:
@@ -99,9 +100,11 @@ def draw_eps(model, n, k, rng, eps):
             raise ValueError("pass rng= (a numpy.random.Generator) or eps= (the noise of z)")
         return check_generator(rng).standard_normal(shape, dtype=model.dtype)
     expected = shape[1:] if k == 1 else shape
-    if not isinstance(eps, np.ndarray) or eps.shape != expected:
-        got = eps.shape if isinstance(eps, np.ndarray) else type(eps).__name__
-        raise ValueError(f"eps must be an array of shape {expected} for k={k}, got {got}")
+    if not isinstance(eps, np.ndarray):
+        raise TypeError(f"eps must be a numpy array of shape {expected}, got "
+                        f"{type(eps).__name__}")
+    if eps.shape != expected:
+        raise ValueError(f"eps must be an array of shape {expected} for k={k}, got {eps.shape}")
     if eps.dtype != model.dtype:
         raise ValueError(f"eps has dtype {eps.dtype} but the model is {model.dtype}; "
                          f"convert it with eps.astype(np.{model.dtype.name})")

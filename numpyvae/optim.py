@@ -1,4 +1,4 @@
-"""First-order optimizers: SGD with momentum, Adagrad, Adam.
+"""First-order optimizers: SGD with momentum, Adagrad, Adam (and AdamFast, its fast form).
 
 All share one signature (as in CS231n's optim.py):
 
@@ -13,13 +13,14 @@ count) is explicit data: ``state_dict()`` / ``load_state_dict()``.
 
 Speed: when ``params`` and ``grads`` are FlatParams of the same layout (a
 model's ``params`` and the ``grads`` from ``loss_and_grads``), each update
-runs once over the single contiguous buffer, with in-place operations into
-a preallocated scratch buffer; otherwise it runs once per tensor.  With
-``grads_are_scratch=True`` (train.TrainingStep, which recomputes its
-gradients every step) SGD and Adam use the gradient arrays themselves as
-the scratch buffer once they have read them: the same numbers, one 2.6 MB
-array fewer to stream through the cache for the default model (measured:
-Adam inside a training step 0.2 ms faster when the machine is busy).
+runs once over the single contiguous buffer; otherwise it runs once per
+tensor.  ``Adam`` is the update as the paper writes it; ``AdamFast``, what
+training uses, computes the same update with in-place operations into a
+preallocated scratch buffer.  With ``grads_are_scratch=True``
+(trainer.TrainingStep, which recomputes its gradients every step) SGD and
+AdamFast use the gradient arrays themselves as that scratch buffer once
+they have read them: the same numbers, one array of the parameters' size
+fewer to stream through the cache.  Timings: benchmarks/fast_forms.md.
 """
 
 import math
@@ -27,6 +28,7 @@ import math
 import numpy as np
 
 from numpyvae.params import FlatParams
+from numpyvae.validate import check_finite, check_float
 
 
 def _zeros_like(params):
@@ -35,20 +37,45 @@ def _zeros_like(params):
     return {name: np.zeros_like(p) for name, p in params.items()}
 
 
+class CheckedNumber:
+    """A hyperparameter attribute that is checked (finite, in range) whenever it
+    is set: in the constructor, or later by a learning-rate schedule."""
+
+    def __init__(self, **bounds):
+        self.bounds = bounds
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        return self if obj is None else obj.__dict__[self.name]
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.name] = check_float(value, self.name, **self.bounds)
+
+
 class Optimizer:
     """Base class: bookkeeping shared by all optimizers; subclasses define
     ``state_names`` and ``_update(p, g, tmp, *state)`` for one array, and
     set ``tmp_may_be_g`` if ``_update`` never reads g after writing to tmp
-    (so tmp may be g itself)."""
+    (so tmp may be g itself).
+
+    ``lr`` and ``weight_decay`` (and a subclass's ``eps``) must be finite,
+    lr > 0, weight_decay >= 0, eps > 0 (eps = 0 turns a zero gradient into
+    0/0 = NaN); ``step`` refuses gradients that are not finite.
+    """
 
     state_names = ()
     tmp_may_be_g = False
+    lr = CheckedNumber(lo=0, lo_open=True)
+    weight_decay = CheckedNumber(lo=0)
+    eps = CheckedNumber(lo=0, lo_open=True)
 
     def __init__(self, params, lr, weight_decay=0.0):
-        if not lr > 0:
-            raise ValueError(f"learning rate must be positive, got {lr}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        if not isinstance(params, dict) or not params or not all(
+                isinstance(p, np.ndarray) and p.dtype.kind == "f" for p in params.values()):
+            raise TypeError("params must be a non-empty dict of float arrays (e.g. model.params), "
+                            f"got {type(params).__name__}")
         self.params, self.lr, self.weight_decay = params, lr, weight_decay
         self.t = 0
         self.state = {name: _zeros_like(params) for name in self.state_names}
@@ -87,16 +114,23 @@ class Optimizer:
     def step(self, grads, grads_are_scratch=False):
         """Apply one update to every parameter, in place.
 
-        ``grads_are_scratch=True`` allows the update to overwrite ``grads``
+        Gradients that are not finite raise validate.NonFiniteError before
+        anything changes.  ``grads_are_scratch=True`` allows the update to overwrite ``grads``
         (see the module docstring); the parameters and state come out the same.
         """
         arrays = list(self._arrays(grads, grads_are_scratch))   # checks every key and shape first
+        for _, g, *_ in arrays:
+            # one BLAS pass; inf or NaN if any gradient is, or if g^2 overflows (Adam's v)
+            with np.errstate(over="ignore", invalid="ignore"):
+                square_norm = float(np.dot(g.ravel(), g.ravel()))
+            check_finite(square_norm, "the squared norm of grads",
+                         "a gradient is NaN or inf, or too large to square; no parameter was changed")
         self.t += 1
         for a in arrays:
             self._update(*a)
 
     def state_dict(self):
-        """Step count and state arrays (copies), by name: e.g. 'm_sum/encoder.0.W'."""
+        """Step count and state arrays (copies), by name: e.g. 'm/encoder.0.W'."""
         out = {"t": np.array(self.t)}
         for s in self.state_names:
             out.update({f"{s}/{k}": v.copy() for k, v in self.state[s].items()})
@@ -160,26 +194,19 @@ class Adagrad(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba 2015) with bias correction, at step t:
+    """Adam (Kingma & Ba 2015) with bias correction, at step t = 1, 2, ...:
 
-        m <- b1 * m + (1 - b1) * g
-        v <- b2 * v + (1 - b2) * g^2
-        p <- p - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t),  v_hat = v / (1 - b2^t)
+        m <- b1 * m + (1 - b1) * g          first moment (mean) of g
+        v <- b2 * v + (1 - b2) * g^2        second moment (uncentred variance)
+        m_hat = m / (1 - b1^t)              bias-corrected (m, v start at 0)
+        v_hat = v / (1 - b2^t)
+        p <- p - lr * m_hat / (sqrt(v_hat) + eps)
 
-    Computed with the moments kept as plain exponentially weighted sums,
-
-        m_sum <- b1 * m_sum + g            (m = (1 - b1) * m_sum)
-        v_sum <- b2 * v_sum + g^2          (v = (1 - b2) * v_sum)
-        p <- p - lr_t * m_sum / (sqrt(v_sum) + eps_t)
-
-    with lr_t = lr * (1 - b1) / (1 - b1^t) * c_t and eps_t = eps * c_t,
-    c_t = sqrt((1 - b2^t) / (1 - b2)): the same update (substitute m and v
-    into the last line of the first form), in ten in-place passes over the
-    parameters instead of fourteen for the literal form.
+    State: ``m`` and ``v``, each of the parameters' shapes.  AdamFast is the
+    same update in fewer passes; training uses it.
     """
 
-    state_names = ("m_sum", "v_sum")
-    tmp_may_be_g = True
+    state_names = ("m", "v")
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         b1, b2 = betas
@@ -187,6 +214,36 @@ class Adam(Optimizer):
             raise ValueError(f"betas must be in [0, 1), got {betas}")
         super().__init__(params, lr, weight_decay)
         self.b1, self.b2, self.eps = b1, b2, eps
+
+    def _update(self, p, g, tmp, m, v):
+        b1, b2, t = self.b1, self.b2, self.t
+        m[...] = b1 * m + (1 - b1) * g
+        v[...] = b2 * v + (1 - b2) * g * g
+        m_hat = m / (1 - b1 ** t)
+        v_hat = v / (1 - b2 ** t)
+        p -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+
+class AdamFast(Adam):
+    """Adam's update (the same numbers, to rounding) in ten in-place passes
+    over the parameters, with no temporary arrays.
+
+    The moments are kept as plain exponentially weighted sums,
+
+        m_sum <- b1 * m_sum + g            (m = (1 - b1) * m_sum)
+        v_sum <- b2 * v_sum + g^2          (v = (1 - b2) * v_sum)
+        p <- p - lr_t * m_sum / (sqrt(v_sum) + eps_t)
+
+    with lr_t = lr * (1 - b1) / (1 - b1^t) * c_t and eps_t = eps * c_t,
+    c_t = sqrt((1 - b2^t) / (1 - b2)).  Substituting m and v into Adam's
+    last line gives this one: m_hat = (1 - b1) m_sum / (1 - b1^t), and
+    sqrt(v_hat) + eps = (sqrt(v_sum) + eps_t) / c_t.
+
+    State: ``m_sum`` and ``v_sum`` (so its state_dict differs from Adam's).
+    """
+
+    state_names = ("m_sum", "v_sum")
+    tmp_may_be_g = True
 
     def _update(self, p, g, tmp, m_sum, v_sum):
         m_sum *= self.b1

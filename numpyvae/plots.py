@@ -3,7 +3,7 @@
     plot_reconstructions   test images beside their reconstructions E[x | z = mu(x)]
     plot_samples           decoded z ~ N(0, I): E[x|z], the means of p(x|z)
     plot_loss_curves       train/test -ELBO per epoch (and per batch), test recon and KL
-    plot_latent_scatter    posterior means mu(x) coloured by label: the first two latent
+    plot_latent_scatter    posterior means mu(x) coloured by label (if any): the first two latent
                            dimensions when L = 2, else a PCA projection to 2-D
     plot_manifold          for L = 2, decoded grid of z = Phi^-1(u) over u in (0, 1)^2
                            (Kingma & Welling 2014, Figure 4)
@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 from scipy.stats import norm
 
 from numpyvae.evaluate import posterior_means
+from numpyvae.rundir import PLOTS
 
 DPI = 120
 
@@ -56,7 +57,8 @@ def _save(fig, path):
 
 def plot_reconstructions(path, originals, reconstructions, image_shape, ncols=8):
     """originals, reconstructions : (n, H*W) in [0, 1], row i reconstructing row i."""
-    fig = Figure(figsize=(10, 5.4), layout="constrained")
+    h, w = image_shape
+    fig = Figure(figsize=(10 * w / h, 5.4), layout="constrained")   # two grids, no gap
     left, right = fig.subplots(1, 2)
     _show(left, image_grid(originals, image_shape, ncols), "test images x")
     _show(right, image_grid(reconstructions, image_shape, ncols),
@@ -134,20 +136,20 @@ def latent_projection(means):
     return u[:, :2] * s[:2], labels, f"PCA projection of the {latent}-d means"
 
 
-def plot_latent_scatter(path, means, labels):
-    """means : (N, L) posterior means mu(x); labels : (N,) integer classes (digits)."""
+def plot_latent_scatter(path, means, labels=None):
+    """means : (N, L) posterior means mu(x); labels : (N,) integer classes (digits),
+    or None for an unlabeled data set (Frey Face): one colour, no legend."""
     points, (xlabel, ylabel), how = latent_projection(means)
-    labels = np.asarray(labels)
-    classes = np.unique(labels)
     cmap = colormaps["tab10"]
     fig = Figure(figsize=(7.4, 6), layout="constrained")
     ax = fig.subplots()
     order = np.random.default_rng(0).permutation(len(points))  # no class drawn on top
-    ax.scatter(points[order, 0], points[order, 1], c=cmap(labels[order] % 10), s=3,
-               alpha=0.7, linewidths=0)
-    handles = [Line2D([], [], ls="", marker="o", color=cmap(c % 10), label=str(c))
-               for c in classes]
-    ax.legend(handles=handles, title="digit", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    colors = "tab:blue" if labels is None else cmap(np.asarray(labels)[order] % 10)
+    ax.scatter(points[order, 0], points[order, 1], c=colors, s=3, alpha=0.7, linewidths=0)
+    if labels is not None:
+        handles = [Line2D([], [], ls="", marker="o", color=cmap(c % 10), label=str(c))
+                   for c in np.unique(labels)]
+        ax.legend(handles=handles, title="digit", loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(f"Test posterior means E[z|x]: {how}")
@@ -184,10 +186,10 @@ def plot_manifold(path, decode, image_shape, n=20, dtype=np.float32):
 
 
 def plot_run(out_dir, model, x_test, y_test, epochs, image_shape, rng, n_images=64):
-    """The PNGs of a run in ``out_dir``; returns their paths.
+    """The PNGs of a run in ``out_dir`` (named in rundir.PLOTS); returns their paths.
 
     model : a trained VAE; x_test : (N, D) test inputs of the model's dtype;
-    y_test : (N,) labels; epochs : the per-epoch records of metrics.json
+    y_test : (N,) labels, or None (unlabeled); epochs : the per-epoch records of metrics.json
     (train_loss, test_loss, test_recon, test_kl, train_batch_losses);
     rng : np.random.Generator for the samples.  manifold.png only when the
     latent space is 2-d.
@@ -195,18 +197,19 @@ def plot_run(out_dir, model, x_test, y_test, epochs, image_shape, rng, n_images=
     out = Path(out_dir)
     shown = x_test[:n_images]
     paths = [
-        plot_reconstructions(out / "reconstructions.png", shown, model.reconstruct(shown),
+        plot_reconstructions(out / PLOTS["reconstructions"], shown, model.reconstruct(shown),
                              image_shape),
-        plot_samples(out / "samples.png", model.sample(n_images, rng),
+        plot_samples(out / PLOTS["samples"], model.sample(n_images, rng),
                      image_shape),
-        plot_loss_curves(out / "loss_curves.png",
+        plot_loss_curves(out / PLOTS["loss_curves"],
                          *(np.array([r[k] for r in epochs])
                            for k in ("train_loss", "test_loss", "test_recon", "test_kl")),
                          batch_losses=[r["train_batch_losses"] for r in epochs]),
-        plot_latent_scatter(out / "latent_scatter.png", posterior_means(model, x_test), y_test),
+        plot_latent_scatter(out / PLOTS["latent_scatter"], posterior_means(model, x_test),
+                            y_test),
     ]
     if model.latent_dim == 2:
-        paths.append(plot_manifold(out / "manifold.png", model.decode, image_shape,
+        paths.append(plot_manifold(out / PLOTS["manifold"], model.decode, image_shape,
                                    dtype=model.dtype))
     return paths
 

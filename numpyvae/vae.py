@@ -15,10 +15,13 @@ wake-sleep on request).  What the VAE shares with the plain autoencoder is
 base.py.
 """
 
+import numpy as np
+
 from numpyvae import objectives
 from numpyvae.base import EncoderDecoder
 from numpyvae.evaluate import importance_weighted_log_likelihood
 from numpyvae.gaussian import kl_standard_normal_forward
+from numpyvae.validate import check_generator, check_positive_int
 
 
 class VAE(EncoderDecoder):
@@ -43,17 +46,23 @@ class VAE(EncoderDecoder):
         return self.decode(self.encode(x)[0])
 
     def sample(self, n, rng):
-        """n draws z ~ N(0, I) decoded: the means of p(x|z), (n, D)."""
-        return self.decode(rng.standard_normal((n, self.latent_dim), dtype=self.dtype))
+        """n >= 1 draws z ~ N(0, I), from the Generator ``rng``, decoded: the means of p(x|z), (n, D)."""
+        n = check_positive_int(n, "n")
+        z = check_generator(rng).standard_normal((n, self.latent_dim), dtype=self.dtype)
+        return self.decode(z)
 
     def elbo_terms(self, x, rng=None, eps=None):
         """Per-example (log p(x|z), KL) for one z per example, no gradients; (N,) each.
 
-        x (N, D); the noise from ``rng`` or ``eps`` (N, L)."""
+        x (N, D); the noise from ``rng`` or ``eps`` (N, L).  NonFiniteError
+        (see base.check_finite) if a term overflows."""
         self.check_input(x)
         eps = objectives.draw_eps(self, x.shape[0], 1, rng, eps)
-        fwd = objectives.sampled_forward(self, x, eps)
-        return fwd.logpx[0], kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            fwd = objectives.sampled_forward(self, x, eps)
+            logpx, kl = fwd.logpx[0], kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
+        self.check_finite(x, {"the reconstruction term log p(x|z)": logpx, "the KL term": kl})
+        return logpx, kl
 
     def loss_terms_and_grads(self, x, rng=None, beta=1.0, eps=None, out=None, objective="elbo",
                              k=1):
@@ -61,9 +70,13 @@ class VAE(EncoderDecoder):
 
         Returns ``((loss, recon, kl), grads)``: batch means of the objective,
         -log p(x|z) and the KL term, as floats in nats per example (see
-        objectives.loss_and_grads).
+        objectives.loss_and_grads).  NonFiniteError (see base.check_finite)
+        if a term or a gradient overflows.
         """
-        terms, grads = objectives.loss_and_grads(self, x, objective, k, beta, rng, eps, out)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            terms, grads = objectives.loss_and_grads(self, x, objective, k, beta, rng, eps, out)
+        self.check_finite(x, {"the reconstruction term -log p(x|z)": terms["recon"],
+                              "the KL term": terms["kl"], "the loss": terms["loss"]}, grads)
         return (terms["loss"], terms["recon"], terms["kl"]), grads
 
     def loss_and_grads(self, x, rng=None, beta=1.0, eps=None, out=None, objective="elbo", k=1):
@@ -74,7 +87,7 @@ class VAE(EncoderDecoder):
         sampled), 'iwae' (the importance-weighted bound) or 'wake-sleep'
         (objectives.OBJECTIVES); k samples of z per example, drawn with
         ``rng`` or given as ``eps``: (N, L) for k = 1, (k, N, L) for k > 1.
-        ``beta`` weights the KL term of the two ELBOs.  Returns ``(loss,
+        ``beta`` (finite, >= 0) weights the KL term of the two ELBOs.  Returns ``(loss,
         grads)``: a float in nats per example and a FlatParams with the keys
         and shapes of ``params`` (written into ``out`` if given, e.g.
         ``model.params.zeros_like()``).

@@ -29,8 +29,9 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "softplus")
 PIECEWISE_LINEAR = ("relu", "leaky_relu")
 
 # (likelihood, obs_var) of every decoder the models support
-DECODERS = (("bernoulli", 1.0), ("gaussian", 0.5), ("gaussian", "learned"))
-DECODER_IDS = ("bernoulli", "gaussian-fixed", "gaussian-learned")
+DECODERS = (("bernoulli", 1.0), ("gaussian", 0.5), ("gaussian", "learned"),
+            ("gaussian-sigmoid", "learned"))
+DECODER_IDS = ("bernoulli", "gaussian-fixed", "gaussian-learned", "gaussian-sigmoid")
 SEED = 1              # of the small models' weights, data and eps
 
 
@@ -223,9 +224,10 @@ def log_likelihood_by_hand(likelihood, obs_var, x, out):
     if likelihood == "bernoulli":
         return stats.bernoulli.logpmf(x, expit(out)).sum(axis=1)
     d = x.shape[1]
+    mean = expit(out[:, :d]) if likelihood == "gaussian-sigmoid" else out[:, :d]
     if obs_var == "learned":
-        return stats.norm.logpdf(x, out[:, :d], np.exp(out[:, d:] / 2)).sum(axis=1)
-    return stats.norm.logpdf(x, out, np.sqrt(obs_var)).sum(axis=1)
+        return stats.norm.logpdf(x, mean, np.exp(out[:, d:] / 2)).sum(axis=1)
+    return stats.norm.logpdf(x, mean, np.sqrt(obs_var)).sum(axis=1)
 
 
 def kl_by_hand(mu, logvar):

@@ -1,6 +1,7 @@
 """The public API as documented, dtype discipline, save/load, and input errors."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 import numpyvae
 from gradcheck_helpers import DECODER_IDS, DECODERS
 from numpyvae import SGD, VAE, Adagrad, Adam, Autoencoder, FlatParams
+from numpyvae.validate import NonFiniteError
 
 
 # ------------------------------------------------------------ public API --
@@ -59,7 +61,8 @@ def test_save_and_load_through_the_api(tmp_path):
 
 
 def test_package_exports():
-    assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "load_model", "Adam", "Adagrad", "SGD", "FlatParams"}
+    assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "load_model", "Adam", "AdamFast",
+                                     "Adagrad", "SGD", "FlatParams"}
     assert isinstance(numpyvae.__version__, str)
 
 
@@ -226,13 +229,14 @@ GOOD = np.full((3, 6), 0.5, dtype=np.float32)
     (np.where(np.eye(3, 6) > 0, -np.inf, GOOD).astype(np.float32), "NaN or inf"),
     (np.where(np.eye(3, 6) > 0, 1.5, GOOD).astype(np.float32), r"\[0, 1\]"),
     (np.where(np.eye(3, 6) > 0, -0.5, GOOD).astype(np.float32), r"\[0, 1\]"),
-    (GOOD.tolist(), "numpy array"),
+    (GOOD.tolist(), "x must be a numpy array, got list"),
 ])
 def test_bad_x_is_rejected_with_a_message_naming_the_problem(vae32, x, message):
     rng = np.random.default_rng(0)
+    error = TypeError if isinstance(x, list) else ValueError
     for call in (lambda: vae32.loss_and_grads(x, rng=rng), lambda: vae32.encode(x),
                  lambda: vae32.reconstruct(x), lambda: vae32.elbo_terms(x, rng=rng)):
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(error, match=message):
             call()
 
 
@@ -260,13 +264,17 @@ def test_missing_rng_and_eps(vae32):
     (np.zeros((2, 2), np.float32), r"eps must be an array of shape \(3, 2\) for k=1, got \(2, 2\)"),
     (np.zeros((3, 3), np.float32), r"eps must be an array of shape \(3, 2\) for k=1, got \(3, 3\)"),
     (np.zeros(6, np.float32), r"eps must be an array of shape \(3, 2\)"),
-    ([[0.0, 0.0]] * 3, r"eps must be an array of shape \(3, 2\) for k=1, got list"),
     (np.zeros((3, 2), np.float64), "eps has dtype float64"),
     (np.full((3, 2), np.nan, np.float32), "eps contains NaN or inf"),
 ])
 def test_bad_eps(vae32, eps, message):
     with pytest.raises(ValueError, match=message):
         vae32.loss_and_grads(GOOD, eps=eps)
+
+
+def test_eps_of_the_wrong_type(vae32):
+    with pytest.raises(TypeError, match=r"eps must be a numpy array of shape \(3, 2\), got list"):
+        vae32.loss_and_grads(GOOD, eps=[[0.0, 0.0]] * 3)
 
 
 @pytest.mark.parametrize("z, message", [
@@ -282,25 +290,142 @@ def test_bad_gradient_buffer(vae32):
     with pytest.raises(ValueError, match="out must be a FlatParams"):
         vae32.loss_and_grads(GOOD, rng=np.random.default_rng(0),
                              out=VAE(6, (5,), 2, dtype=np.float32).params.zeros_like())
-    with pytest.raises(ValueError, match="out must be a FlatParams"):
+    with pytest.raises(TypeError, match="out must be a FlatParams"):
         vae32.loss_and_grads(GOOD, rng=np.random.default_rng(0),
                              out={k: np.zeros_like(v) for k, v in vae32.params.items()})
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(activation="gelu"), "unknown activation 'gelu'"),
-    (dict(likelihood="poisson"), "unknown likelihood 'poisson'"),
-    (dict(likelihood="gaussian", obs_var=0.0), "obs_var"),
-    (dict(likelihood="gaussian", obs_var=-1.0), "obs_var"),
-    (dict(likelihood="gaussian", obs_var=float("nan")), "obs_var"),
-    (dict(likelihood="gaussian", obs_var="learn"), "obs_var"),
-    (dict(dtype=np.float16), "dtype must be float32 or float64"),
-    (dict(dtype=np.int32), "dtype must be float32 or float64"),
-    (dict(latent_dim=0), "MLP sizes"),
-    (dict(hidden_dims=(4, 0)), "MLP sizes"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(activation="gelu"), ValueError, "activation must be one of"),
+    (dict(activation=None), TypeError, "activation must be a string"),
+    (dict(likelihood="poisson"), ValueError,
+     "likelihood must be one of ('bernoulli', 'gaussian', 'gaussian-sigmoid'), got 'poisson'"),
+    (dict(likelihood="gaussian", obs_var=0.0), ValueError, "obs_var must be a finite number > 0"),
+    (dict(likelihood="gaussian", obs_var=-1.0), ValueError, "obs_var must be"),
+    (dict(likelihood="gaussian", obs_var=float("nan")), ValueError, "got nan"),
+    (dict(likelihood="gaussian", obs_var=float("inf")), ValueError, "got inf"),
+    (dict(likelihood="gaussian", obs_var="learn"), ValueError, "obs_var must be a positive number"),
+    (dict(likelihood="gaussian", obs_var=None), TypeError, "obs_var must be a number, got None"),
+    (dict(obs_var=0.5), ValueError, "likelihood='bernoulli' has none, got obs_var=0.5"),
+    (dict(obs_var="learned"), ValueError, "likelihood='bernoulli' has none"),
+    (dict(dtype=np.float16), ValueError, "dtype must be float32 or float64"),
+    (dict(dtype=np.int32), ValueError, "dtype must be float32 or float64"),
+    (dict(dtype="float3"), TypeError, "dtype must be float32 or float64, got 'float3'"),
+    (dict(latent_dim=0), ValueError, "latent_dim must be an integer >= 1, got 0"),
+    (dict(latent_dim=2.7), TypeError, "latent_dim must be an integer, got 2.7"),
+    (dict(latent_dim="2"), TypeError, "latent_dim must be an integer, got '2'"),
+    (dict(input_dim=0), ValueError, "input_dim must be an integer >= 1"),
+    (dict(input_dim=784.0), TypeError, "input_dim must be an integer, got 784.0"),
+    (dict(hidden_dims=(4, 0)), ValueError, "hidden_dims sizes must be an integer >= 1, got 0"),
+    (dict(hidden_dims=400), TypeError, "hidden_dims must be a sequence of layer sizes such as "
+                                       "(400,), got 400"),
+    (dict(hidden_dims="400"), TypeError, "hidden_dims must be a sequence"),
+    (dict(hidden_dims=(4.5,)), TypeError, "hidden_dims sizes must be an integer, got 4.5"),
+    (dict(seed=-1), ValueError, "seed must be an integer >= 0, got -1"),
+    (dict(seed=1.5), TypeError, "seed must be an integer, got 1.5"),
+    (dict(seed=None), TypeError, "seed must be an integer, got None"),
 ])
 @pytest.mark.parametrize("cls", [VAE, Autoencoder])
-def test_bad_constructor_arguments(cls, kwargs, message):
+def test_bad_constructor_arguments(cls, kwargs, error, message):
     args = dict(input_dim=6, hidden_dims=(4,), latent_dim=2)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error) as e:
         cls(**{**args, **kwargs})
+    assert message in str(e.value)
+
+
+def test_the_issues_constructor_calls():
+    """VAE(784, (400,), 2.7) used to build latent_dim 2; VAE(784, 400) said
+    "'int' object is not iterable"."""
+    with pytest.raises(TypeError, match="latent_dim must be an integer, got 2.7"):
+        VAE(784, (400,), 2.7)
+    with pytest.raises(TypeError, match="hidden_dims must be a sequence"):
+        VAE(784, 400)
+
+
+def test_numpy_integers_are_accepted_and_saved_as_ints(tmp_path):
+    model = VAE(np.int64(6), [np.int32(4)], np.int64(2), seed=np.int64(3))
+    model.save(tmp_path / "m.npz")
+    assert VAE.load(tmp_path / "m.npz").config() == model.config()
+    assert model.config()["seed"] == 3 and type(model.config()["seed"]) is int
+
+
+BAD_CALLS = [  # (call(model, rng), error, message)
+    (lambda m, r: m.loss_and_grads(GOOD, rng=0), TypeError,
+     "rng must be a numpy.random.Generator (np.random.default_rng(seed)), got 0"),
+    (lambda m, r: m.loss_and_grads(GOOD, rng=np.random.RandomState(0)), TypeError,
+     "(RandomState)"),
+    (lambda m, r: m.loss_and_grads(GOOD, rng=r, beta=float("nan")), ValueError,
+     "beta must be a finite number >= 0, got nan"),
+    (lambda m, r: m.loss_and_grads(GOOD, rng=r, beta=float("inf")), ValueError,
+     "beta must be a finite number >= 0, got inf"),
+    (lambda m, r: m.loss_and_grads(GOOD, rng=r, beta=-1), ValueError, "beta must be"),
+    (lambda m, r: m.loss_and_grads(GOOD, rng=r, beta="1"), TypeError,
+     "beta must be a number, got '1'"),
+    (lambda m, r: m.loss_and_grads(GOOD, rng=r, k=0), ValueError, "k must be an integer >= 1"),
+    (lambda m, r: m.loss_and_grads(GOOD, rng=r, objective="vae"), ValueError,
+     "objective must be one of"),
+    (lambda m, r: m.loss_terms_and_grads(GOOD, rng="seed"), TypeError, "rng must be"),
+    (lambda m, r: m.elbo_terms(GOOD, rng=0), TypeError, "rng must be"),
+    (lambda m, r: m.sample(3, None), TypeError,
+     "rng must be a numpy.random.Generator (np.random.default_rng(seed)), got None"),
+    (lambda m, r: m.sample(3, 0), TypeError, "rng must be"),
+    (lambda m, r: m.sample(0, r), ValueError, "n must be an integer >= 1, got 0"),
+    (lambda m, r: m.sample(2.0, r), TypeError, "n must be an integer, got 2.0"),
+    (lambda m, r: m.log_likelihood(GOOD, k=0, rng=r), ValueError, "k must be an integer >= 1"),
+    (lambda m, r: m.log_likelihood(GOOD, k=5), TypeError, "rng must be"),
+    (lambda m, r: m.decode([[0.0, 0.0]]), TypeError, "z must be a numpy array, got list"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD_CALLS)
+def test_public_methods_check_their_arguments(vae32, call, error, message):
+    with pytest.raises(error) as e:
+        call(vae32, np.random.default_rng(0))
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("cls, likelihood, obs_var, scale", [
+    (VAE, "gaussian", 1.0, 255.0),          # the issue's case: a Gaussian decoder on 0..255
+    (VAE, "gaussian", "learned", 255.0),
+    (Autoencoder, "gaussian", 1e-30, 1.0),  # in range, but a variance no float32 survives
+])
+def test_a_loss_that_overflows_says_what_and_what_to_do(cls, likelihood, obs_var, scale):
+    model = cls(784, (400,), 20, likelihood, obs_var, dtype=np.float32, seed=0)
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, 256, (16, 784)) / 255 * scale).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")       # and no numpy RuntimeWarning on the way
+        with pytest.raises(NonFiniteError) as e:
+            model.loss_and_grads(x, rng=rng) if cls is VAE else model.loss_and_grads(x)
+    message = str(e.value)
+    assert "overflowed float32 (NaN or inf) for finite input" in message
+    if scale > 10:
+        assert "x holds values as large as 255: scale the data" in message
+    else:
+        assert "beta or obs_var are too large or too small" in message
+
+
+def test_elbo_terms_overflow_is_an_error_too():
+    model = VAE(784, (400,), 20, "gaussian", dtype=np.float32, seed=0)
+    x = np.full((4, 784), 255, np.float32)
+    with pytest.raises(NonFiniteError, match="the KL term"):
+        model.elbo_terms(x, rng=np.random.default_rng(0))
+
+
+def test_a_model_file_whose_config_is_wrong_names_the_file(tmp_path):
+    cases = {"unknown-key": lambda c: {**c, "colour": "red"},
+             "bad-value": lambda c: {**c, "latent_dim": 0},
+             "missing": lambda c: {k: v for k, v in c.items() if k != "input_dim"},
+             "a-list": lambda c: [1, 2]}
+    model = VAE(4, (3,), 2, dtype=np.float64)
+    for name, edit in cases.items():
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, config=json.dumps(edit(model.config())),
+                 **{f"param/{k}": v for k, v in model.params.items()})
+        with pytest.raises(ValueError) as e:
+            VAE.load(path)
+        assert str(e.value).startswith(f"{path}: "), e.value
+    path = tmp_path / "not-json.npz"
+    np.savez(path, config="{kind: vae")
+    with pytest.raises(ValueError, match=f"{path}: the model config is not JSON"):
+        VAE.load(path)

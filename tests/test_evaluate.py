@@ -11,6 +11,7 @@ is linear in x, including the exact posterior when S is diagonal.
 """
 
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -20,9 +21,10 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from numpyvae import VAE, Autoencoder
-from numpyvae.evaluate import (chunk_sizes, active_units, elbo, evaluate_elbo,
+from numpyvae.evaluate import (chunk_sizes, active_units, elbo, evaluate_bound, evaluate_elbo,
                                importance_weighted_log_likelihood)
 from numpyvae.gaussian import gaussian_log_density, standard_normal_log_density
+from numpyvae.validate import NonFiniteError
 
 D, L, S2 = 6, 3, 0.25
 
@@ -284,35 +286,64 @@ def test_active_units_counts_the_dims_whose_mean_varies():
 
 # -------------------------------------------------------------- bad input --
 
-def test_bad_input_raises_clear_errors():
-    model = small_model()
-    x = small_data(model)
+BAD_CALLS = [  # (call(model, x, rng, autoencoder), error, message)
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5), TypeError,
+     "rng must be a numpy.random.Generator"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, rng=0), TypeError,
+     "rng must be a numpy.random.Generator"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, np.random.RandomState(0)),
+     TypeError, r"rng must be a numpy.random.Generator .*\(RandomState\)"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 0, r), ValueError,
+     "k must be an integer >= 1, got 0"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, -3, r), ValueError,
+     "k must be an integer >= 1, got -3"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 2.5, r), TypeError,
+     "k must be an integer, got 2.5"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, True, r), TypeError,
+     "k must be an integer, got True"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, "5", r), TypeError,
+     "k must be an integer, got '5'"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, r, batch_elements=0),
+     ValueError, "batch_elements must be an integer >= 1"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x[:, :5], 5, r), ValueError,
+     r"x must have shape \(N, 12\)"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x[0], 5, r), ValueError,
+     r"x must have shape \(N, 12\)"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x.astype(np.float32), 5, r),
+     ValueError, "dtype float32 but the model is float64"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x + 2, 5, r), ValueError,
+     r"needs data in \[0, 1\]"),
+    (lambda m, x, r, a: elbo(m, x, None), TypeError, "rng must be a numpy.random.Generator"),
+    (lambda m, x, r, a: evaluate_elbo(m, x, None), TypeError,
+     "rng must be a numpy.random.Generator"),
+    (lambda m, x, r, a: active_units(m, x, batch_size=0), ValueError,
+     "batch_size must be an integer >= 1"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(a, x, 5, r), TypeError,
+     "evaluation needs a VAE"),
+    (lambda m, x, r, a: evaluate_elbo(a, x, r), TypeError, "evaluation needs a VAE"),
+    (lambda m, x, r, a: active_units(a, x), TypeError, "evaluation needs a VAE"),
+    (lambda m, x, r, a: evaluate_bound(m, x, "iwea", 2, r), ValueError,
+     r"objective must be one of \('elbo', 'elbo-mc', 'iwae', 'wake-sleep'\), got 'iwea'"),
+    (lambda m, x, r, a: evaluate_bound(m, x, "iwae", 0, r), ValueError, "k must be an integer"),
+]
+
+
+def test_an_overflowing_evaluation_is_an_error_not_a_nan():
+    """A Gaussian decoder on unscaled pixels: the encoder's logvar overflows exp."""
+    model = VAE(D, (8,), 3, "gaussian", dtype=np.float32)
+    x = np.full((4, D), 255, np.float32)
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        importance_weighted_log_likelihood(model, x, 5)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        importance_weighted_log_likelihood(model, x, 5, rng=0)
-    for k in (0, -3, 2.5, True, "5"):
-        with pytest.raises(ValueError, match="k must be a positive integer"):
-            importance_weighted_log_likelihood(model, x, k, rng)
-    with pytest.raises(ValueError, match="batch_elements must be a positive integer"):
-        importance_weighted_log_likelihood(model, x, 5, rng, batch_elements=0)
-    with pytest.raises(ValueError, match=r"x must have shape \(N, 12\)"):
-        importance_weighted_log_likelihood(model, x[:, :5], 5, rng)
-    with pytest.raises(ValueError, match=r"x must have shape \(N, 12\)"):
-        importance_weighted_log_likelihood(model, x[0], 5, rng)
-    with pytest.raises(ValueError, match="dtype float32 but the model is float64"):
-        importance_weighted_log_likelihood(model, x.astype(np.float32), 5, rng)
-    with pytest.raises(ValueError, match=r"needs data in \[0, 1\]"):
-        importance_weighted_log_likelihood(model, x + 2, 5, rng)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        elbo(model, x, None)
-    with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
-        evaluate_elbo(model, x, None)
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        active_units(model, x, batch_size=0)
+    for call in (lambda: importance_weighted_log_likelihood(model, x, 3, rng),
+                 lambda: evaluate_bound(model, x, "iwae", 3, rng)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(NonFiniteError, match="scale the data"):
+                call()
+
+
+@pytest.mark.parametrize("call, error, message", BAD_CALLS)
+def test_bad_input_raises_clear_errors(call, error, message):
+    model = small_model()
     autoencoder = Autoencoder(12, (8,), 3, dtype=np.float64)
-    for f in (lambda: importance_weighted_log_likelihood(autoencoder, x, 5, rng),
-              lambda: evaluate_elbo(autoencoder, x, rng), lambda: active_units(autoencoder, x)):
-        with pytest.raises(ValueError, match="evaluation needs a VAE"):
-            f()
+    with pytest.raises(error, match=message):
+        call(model, small_data(model), np.random.default_rng(0), autoencoder)

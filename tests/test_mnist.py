@@ -1,10 +1,7 @@
-"""Loading MNIST-layout directories, and downloading from mirrors served on 127.0.0.1."""
+"""Loading MNIST-layout directories, and downloading from mirrors served on 127.0.0.1
+(the fixtures serve, dead_url and silent_url are in conftest.py)."""
 
-import functools
 import hashlib
-import http.server
-import socket
-import threading
 import warnings
 
 import numpy as np
@@ -56,48 +53,6 @@ def official_md5_of_fakes(tmp_path, monkeypatch):
     for name in FILES:
         monkeypatch.setitem(mnist.OFFICIAL_MD5, name, md5_of(served / name))
     return served, arrays
-
-
-# ----------------------------------------------------------- local mirrors --
-
-@pytest.fixture
-def serve():
-    """serve(directory) -> base URL of an HTTP server on 127.0.0.1 serving directory."""
-    servers = []
-
-    def start(directory):
-        handler = functools.partial(QuietHandler, directory=str(directory))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def dead_url():
-    """A URL whose port is bound but not listening: connections are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield f"http://127.0.0.1:{s.getsockname()[1]}/"
-
-
-@pytest.fixture
-def silent_url():
-    """A URL whose server accepts connections but never answers: requests time out."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        yield f"http://127.0.0.1:{s.getsockname()[1]}/"
 
 
 def test_download_verifies_and_leaves_only_the_file(tmp_path, serve):

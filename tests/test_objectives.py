@@ -269,20 +269,30 @@ def test_model_api_names_every_objective():
     assert loss == run(model, x, eps, "iwae", 5)[0]["loss"]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"objective": "elbo2"}, "objective must be one of"),
-    ({"k": 0}, "k must be a positive integer"),
-    ({"k": 2.5}, "k must be a positive integer"),
-    ({"k": 3, "eps": np.zeros((3, 2))}, r"eps must be an array of shape \(3, 3, 2\) for k=3"),
-    ({"k": 1, "eps": np.zeros((1, 3, 2))}, r"eps must be an array of shape \(3, 2\) for k=1"),
-    ({"objective": "iwae", "k": 2, "beta": 0.5}, "IWAE bound has no KL weight"),
-    ({"objective": "wake-sleep", "k": 2}, "wake-sleep has no k or beta"),
-    ({"objective": "wake-sleep", "beta": 2.0}, "wake-sleep has no k or beta"),
-    ({"objective": "wake-sleep", "rng": None, "eps": np.zeros((3, 2))},
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"objective": "elbo2"}, ValueError, "objective must be one of"),
+    ({"k": 0}, ValueError, "k must be an integer >= 1, got 0"),
+    ({"k": 2.5}, TypeError, "k must be an integer, got 2.5"),
+    ({"k": 3, "eps": np.zeros((3, 2))}, ValueError,
+     r"eps must be an array of shape \(3, 3, 2\) for k=3"),
+    ({"k": 1, "eps": np.zeros((1, 3, 2))}, ValueError,
+     r"eps must be an array of shape \(3, 2\) for k=1"),
+    ({"objective": "iwae", "k": 2, "beta": 0.5}, ValueError, "IWAE bound has no KL weight"),
+    ({"objective": "wake-sleep", "k": 2}, ValueError, "wake-sleep has no k or beta"),
+    ({"objective": "wake-sleep", "beta": 2.0}, ValueError, "wake-sleep has no k or beta"),
+    ({"objective": "wake-sleep", "rng": None, "eps": np.zeros((3, 2))}, TypeError,
      "rng must be a numpy.random.Generator"),
 ])
-def test_bad_arguments_name_the_argument(kwargs, message):
+def test_bad_arguments_name_the_argument(kwargs, error, message):
     model, x, _ = setup("bernoulli", 1.0, 1)
     kwargs = {"rng": np.random.default_rng(0), **kwargs}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         model.loss_and_grads(x, **kwargs)
+
+
+@pytest.mark.parametrize("beta, error", [(np.nan, ValueError), (np.inf, ValueError),
+                                         (-0.5, ValueError), ("1", TypeError)])
+def test_beta_must_be_a_finite_number_at_least_zero(beta, error):
+    model, x, eps = setup("bernoulli", 1.0, 1)
+    with pytest.raises(error, match="beta must be a"):
+        loss_and_grads(model, x, "elbo", beta=beta, eps=eps)

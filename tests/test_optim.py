@@ -2,11 +2,13 @@
 loop, on both code paths (one flat buffer / one tensor at a time), state
 save/restore, input checks, and that training actually lowers the loss."""
 
+import re
+
 import numpy as np
 import pytest
 
-from numpyvae import SGD, VAE, Adagrad, Adam, FlatParams
-
+from numpyvae import SGD, VAE, Adagrad, Adam, AdamFast, FlatParams
+from numpyvae.validate import NonFiniteError
 
 
 # ---------------------------------------------- reference implementations --
@@ -43,6 +45,10 @@ OPTIMIZERS = {
              dict(lr=0.1, b1=0.9, b2=0.999, eps=1e-8)),
     "adam-eps": (Adam, dict(lr=0.05, betas=(0.8, 0.99), eps=0.1), reference_adam,
                  dict(lr=0.05, b1=0.8, b2=0.99, eps=0.1)),
+    "adam-fast": (AdamFast, dict(lr=0.1, betas=(0.9, 0.999), eps=1e-8), reference_adam,
+                  dict(lr=0.1, b1=0.9, b2=0.999, eps=1e-8)),
+    "adam-fast-eps": (AdamFast, dict(lr=0.05, betas=(0.8, 0.99), eps=0.1), reference_adam,
+                      dict(lr=0.05, b1=0.8, b2=0.99, eps=0.1)),
 }
 
 
@@ -87,7 +93,8 @@ def test_updates_match_the_formulas(name, flat, weight_decay):
                                        err_msg=f"{name} step {t} {k}")
 
 
-def test_first_adam_step_has_size_lr():
+@pytest.mark.parametrize("cls", [Adam, AdamFast])
+def test_first_adam_step_has_size_lr(cls):
     """Bias correction makes m_hat = g and v_hat = g^2 at t = 1, so every
     parameter moves by lr * g / (|g| + eps), about lr, whatever the scale of g
     (without the correction it would be lr * 0.1 g / (0.0316 |g|) = 3.16 lr)."""
@@ -96,7 +103,7 @@ def test_first_adam_step_has_size_lr():
     before = params.flat.copy()
     grads = grads_like(params, rng)
     grads.flat[:] *= 10.0 ** rng.uniform(-4, 4, grads.flat.size)
-    Adam(params, lr=0.01, eps=1e-8).step(grads)
+    cls(params, lr=0.01, eps=1e-8).step(grads)
     np.testing.assert_allclose(params.flat - before, -0.01 * grads.flat / (np.abs(grads.flat) + 1e-8),
                                rtol=1e-9)
 
@@ -179,16 +186,17 @@ def test_state_dict_round_trip_continues_identically(name, flat):
                for s in opt.state.values() for a in s.values())
 
 
-def test_load_state_dict_rejects_missing_or_misshapen_state():
+@pytest.mark.parametrize("cls, m, v", [(Adam, "m", "v"), (AdamFast, "m_sum", "v_sum")])
+def test_load_state_dict_rejects_missing_or_misshapen_state(cls, m, v):
     params = make_params(True, np.random.default_rng(4))
-    state = Adam(params).state_dict()
-    del state["m_sum/encoder.0.W"]
-    with pytest.raises(ValueError, match="m_sum/encoder.0.W"):
-        Adam(params).load_state_dict(state)
-    state = Adam(params).state_dict()
-    state["v_sum/decoder.1.b"] = np.zeros(4)
-    with pytest.raises(ValueError, match="v_sum/decoder.1.b"):
-        Adam(params).load_state_dict(state)
+    state = cls(params).state_dict()
+    del state[f"{m}/encoder.0.W"]
+    with pytest.raises(ValueError, match=f"{m}/encoder.0.W"):
+        cls(params).load_state_dict(state)
+    state = cls(params).state_dict()
+    state[f"{v}/decoder.1.b"] = np.zeros(4)
+    with pytest.raises(ValueError, match=f"{v}/decoder.1.b"):
+        cls(params).load_state_dict(state)
 
 
 # --------------------------------------------------------------- bad input --
@@ -237,14 +245,78 @@ def test_a_rejected_step_leaves_params_and_state_untouched(kind, message):
         np.testing.assert_array_equal(v, before_state[k], err_msg=f"state {k} was modified")
 
 
-@pytest.mark.parametrize("make", [
-    lambda p: SGD(p, lr=0), lambda p: SGD(p, lr=-1), lambda p: SGD(p, momentum=1.0),
-    lambda p: SGD(p, momentum=-0.1), lambda p: Adam(p, lr=float("nan")),
-    lambda p: Adam(p, betas=(1.0, 0.999)), lambda p: Adam(p, betas=(0.9, -0.1)),
-    lambda p: Adagrad(p, weight_decay=-1e-4)])
-def test_bad_hyperparameters_raise(make):
-    with pytest.raises(ValueError, match="learning rate|momentum|betas|weight_decay"):
-        make(make_params(True, np.random.default_rng(7)))
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("cls, kwargs, error, message", [
+    (SGD, dict(lr=0), ValueError, "lr must be a finite number > 0, got 0.0"),
+    (SGD, dict(lr=-1), ValueError, "lr must be"),
+    (Adam, dict(lr=NAN), ValueError, "lr must be a finite number > 0, got nan"),
+    (Adam, dict(lr=INF), ValueError, "lr must be a finite number > 0, got inf"),
+    (Adagrad, dict(lr="0.01"), TypeError, "lr must be a number, got '0.01'"),
+    (SGD, dict(momentum=1.0), ValueError, "momentum"),
+    (SGD, dict(momentum=-0.1), ValueError, "momentum"),
+    (SGD, dict(momentum=NAN), ValueError, "momentum"),
+    (Adam, dict(betas=(1.0, 0.999)), ValueError, "betas"),
+    (Adam, dict(betas=(0.9, -0.1)), ValueError, "betas"),
+    (Adam, dict(betas=(0.9, INF)), ValueError, "betas"),
+    (Adam, dict(eps=-1e-8), ValueError, "eps must be a finite number > 0, got -1e-08"),
+    (Adam, dict(eps=INF), ValueError, "eps must be"),
+    (Adagrad, dict(eps=0), ValueError, "eps must be a finite number > 0, got 0.0"),
+    (Adagrad, dict(eps=NAN), ValueError, "eps must be"),
+    (Adagrad, dict(weight_decay=-1e-4), ValueError, "weight_decay must be a finite number >= 0"),
+    (SGD, dict(weight_decay=INF), ValueError, "weight_decay must be"),
+    (Adam, dict(weight_decay=None), TypeError, "weight_decay must be a number, got None"),
+])
+def test_bad_hyperparameters_raise_naming_the_argument(cls, kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        cls(make_params(True, np.random.default_rng(7)), **kwargs)
+
+
+@pytest.mark.parametrize("params", [None, [np.zeros(3)], {}, {"w": np.zeros(3, dtype=int)}],
+                         ids=["none", "list", "empty", "int-array"])
+def test_params_must_be_a_dict_of_float_arrays(params):
+    with pytest.raises(TypeError, match="params must be a non-empty dict of float arrays"):
+        Adam(params)
+
+
+def test_a_learning_rate_set_later_is_checked_too():
+    opt = Adam(make_params(True, np.random.default_rng(7)))
+    opt.lr = 1e-4                       # a schedule lowering it
+    assert opt.lr == 1e-4
+    with pytest.raises(ValueError, match="lr must be"):
+        opt.lr = float("inf")
+    assert opt.lr == 1e-4
+
+
+def test_adagrad_with_a_zero_gradient_stays_finite():
+    """eps > 0 is what keeps 0 / (sqrt(0) + eps) from being 0/0 = NaN."""
+    params = make_params(True, np.random.default_rng(7))
+    before = params.flat.copy()
+    Adagrad(params, eps=1e-10).step(params.zeros_like())
+    np.testing.assert_array_equal(params.flat, before)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e30], ids=["nan", "inf", "-inf", "huge"])
+@pytest.mark.parametrize("flat", [True, False], ids=["flat-buffer", "per-tensor"])
+@pytest.mark.parametrize("name", ["sgd", "adagrad", "adam"])
+def test_non_finite_gradients_raise_before_anything_changes(name, flat, bad):
+    """1e30 is finite in float32, but its square (Adam's v, Adagrad's G) is not."""
+    cls, kwargs, _, _ = OPTIMIZERS[name]
+    params = make_params(flat, np.random.default_rng(5), dtype=np.float32)
+    opt = cls(params, **kwargs)
+    opt.step(grads_like(params, np.random.default_rng(6)))
+    grads = grads_like(params, np.random.default_rng(7))
+    grads["decoder.0.W"][0, 0] = bad
+    before_params = {k: v.copy() for k, v in params.items()}
+    before_state = opt.state_dict()
+    with pytest.raises(NonFiniteError, match="the squared norm of grads is (nan|inf)"):
+        opt.step(grads)
+    assert opt.t == 1
+    for k in params:
+        np.testing.assert_array_equal(params[k], before_params[k])
+    for k, v in opt.state_dict().items():
+        np.testing.assert_array_equal(v, before_state[k])
 
 
 # ------------------------------------------------------------ training --

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+from matplotlib.image import imread
 from scipy.stats import norm
 
 from numpyvae import VAE
+from numpyvae.rundir import PLOTS, RUN_FILES
 from numpyvae.plots import (image_grid, latent_projection, manifold_grid, plot_latent_scatter,
                             plot_loss_curves, plot_manifold, plot_reconstructions, plot_run,
                             plot_samples)
@@ -88,3 +90,54 @@ def test_plot_run(tmp_path, latent_dim):
             "latent_scatter.png"} <= names
     assert ("manifold.png" in names) == (latent_dim == 2)
     assert all(is_png(p) for p in paths)
+    # exactly the files of the run directory that --overwrite may remove
+    assert {p.name for p in tmp_path.iterdir()} == names <= set(PLOTS.values()) <= set(RUN_FILES)
+
+
+# ------------------------------------------- unlabeled data, 28 x 20 faces --
+
+FREY_SHAPE = (28, 20)
+
+
+def png_size(path):
+    """(height, width) in pixels of a PNG."""
+    return imread(path).shape[:2]
+
+
+@pytest.mark.parametrize("latent_dim", [2, 5])
+def test_latent_scatter_without_labels(tmp_path, latent_dim):
+    means = np.random.default_rng(0).standard_normal((50, latent_dim))
+    unlabeled = plot_latent_scatter(tmp_path / "u.png", means)
+    labeled = plot_latent_scatter(tmp_path / "l.png", means, np.arange(50) % 10)
+    assert is_png(unlabeled) and is_png(labeled)
+
+    def has_orange(path):                       # tab10's second colour: digit 1
+        rgb = imread(path)[..., :3]
+        return bool(np.any(np.all(np.abs(rgb - np.array([255, 127, 14]) / 255) < 0.02, axis=-1)))
+
+    assert has_orange(labeled) and not has_orange(unlabeled)   # one colour, no legend
+
+
+def test_reconstructions_of_portrait_images_fit_their_shape(tmp_path):
+    """Two grids of 28 x 20 images: the figure narrows with the images (no gap between)."""
+    x = np.random.default_rng(0).random((16, 560))
+    faces = plot_reconstructions(tmp_path / "f.png", x, x, FREY_SHAPE)
+    digits = plot_reconstructions(tmp_path / "d.png", x[:, :28 * 28 // 2].repeat(2, axis=1),
+                                  x[:, :392].repeat(2, axis=1), (28, 28))
+    (hf, wf), (hd, wd) = png_size(faces), png_size(digits)
+    assert wf / hf < 0.85 * wd / hd
+
+
+def test_plot_run_on_unlabeled_faces(tmp_path):
+    """A Frey Face model: 28 x 20 images, no labels, the sigmoid-Gaussian decoder, L = 2."""
+    model = VAE(560, (8,), 2, "gaussian-sigmoid", "learned", "tanh", np.float32, 0)
+    x = np.random.default_rng(1).random((30, 560)).astype(np.float32)
+    epochs = [{"train_loss": -100.0 - e, "test_loss": -90.0 - e, "test_recon": -120.0 - e,
+               "test_kl": 30.0, "train_batch_losses": [-95.0 - e, -99.0 - e]} for e in range(2)]
+    paths = plot_run(tmp_path, model, x, None, epochs, FREY_SHAPE, np.random.default_rng(0),
+                     n_images=12)
+    assert {p.name for p in paths} == {"reconstructions.png", "samples.png", "loss_curves.png",
+                                       "latent_scatter.png", "manifold.png"}
+    assert all(is_png(p) for p in paths)
+    h, w = png_size(tmp_path / "manifold.png")
+    assert h > w                                # 20 x 20 tiles of portrait images

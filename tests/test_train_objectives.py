@@ -8,11 +8,14 @@ import re
 import numpy as np
 import pytest
 
+from numpyvae import VAE
 from numpyvae.evaluate import evaluate_bound, evaluate_elbo
 from numpyvae.objectives import OBJECTIVES, bound
-from numpyvae import VAE
-from numpyvae.train import CHECKPOINT, METRICS, RunConfig, RunError, eval_inputs, learning_rate
-from test_train import quiet_fit, synthetic, tiny_config
+from numpyvae.rundir import CHECKPOINT, METRICS
+from numpyvae.run import eval_inputs
+from numpyvae.settings import RunConfig, RunError
+from numpyvae.trainer import learning_rate
+from run_helpers import quiet_fit, synthetic, tiny_config
 
 
 def test_iwae_schedule_has_3280_epochs_in_eight_stages():
@@ -73,13 +76,13 @@ def test_resume_under_the_iwae_schedule_is_bit_identical(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     ({"objective": "vae"}, re.escape(f"--objective must be one of {OBJECTIVES}")),
-    ({"k": 0}, "--k must be positive"),
+    ({"k": 0}, "--k must be an integer >= 1, got 0"),
     ({"objective": "iwae", "beta": 2.0}, "--objective iwae has no KL weight"),
     ({"objective": "wake-sleep", "kl_warmup": 2.0}, "--objective wake-sleep has no KL weight"),
     ({"objective": "wake-sleep", "k": 5}, "--k must be 1"),
     ({"lr_schedule": "cosine"}, "--lr-schedule must be one of"),
-    ({"optimizer": "adagrad", "adam_eps": 1e-4}, "--adam-eps is for --optimizer adam"),
-    ({"adam_eps": 0.0}, "--adam-eps must be positive"),
+    ({"optimizer": "adagrad", "adam_eps": 1e-4}, "--adam-eps applies to --optimizer adam only"),
+    ({"adam_eps": 0.0}, "--adam-eps must be a finite number > 0"),
 ])
 def test_objective_settings_are_checked(changes, message):
     with pytest.raises(RunError, match=message):

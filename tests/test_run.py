@@ -1,59 +1,25 @@
-"""The training loop, a whole run, resume, divergence, progress output and the demo.
+"""A whole run (run.fit): the demo, resume, divergence, settings that train.
 
 A smoke run of demos/train_mnist.py trains on 2000 real MNIST images; the
 rest uses a tiny synthetic data set (8x8 images) so that it takes seconds.
+Bad input, class by class, is tested in test_run_errors.py.
 """
 
-import importlib.util
-import io
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from numpyvae import VAE, Adam, Autoencoder
+from numpyvae import VAE, Autoencoder
 from numpyvae.checkpoint import load_checkpoint, to_json
-from numpyvae.mnist import MNIST
-from numpyvae.objectives import loss_and_grads
-from numpyvae.progress import Progress, format_seconds
-from numpyvae.train import (CHECKPOINT, METRICS, RunConfig, RunError, TrainingDiverged,
-                            TrainingStep, fit, kl_weight, train_epoch)
+from numpyvae.rundir import CHECKPOINT, METRICS, PLOTS
+from numpyvae.settings import RunError
+from numpyvae.trainer import TrainingDiverged
+from numpyvae.validate import NonFiniteError
+from run_helpers import load_demo, quiet_fit, synthetic, tiny_config
 
-DEMO = Path(__file__).resolve().parents[1] / "demos" / "train_mnist.py"
-PNGS = ("reconstructions.png", "samples.png", "loss_curves.png", "latent_scatter.png")
-
-
-def load_demo():
-    spec = importlib.util.spec_from_file_location("train_mnist_demo", DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def synthetic(n_train=300, n_test=100, seed=0):
-    """An MNIST-like data set of 8x8 uint8 images: class c is a bright row c % 8, plus noise."""
-    rng = np.random.default_rng(seed)
-
-    def images(n):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = rng.integers(0, 60, (n, 8, 8))
-        x[np.arange(n), y % 8, :] += 190
-        return x.reshape(n, 64).astype(np.uint8), y
-
-    (x_train, y_train), (x_test, y_test) = images(n_train), images(n_test)
-    return MNIST(x_train, y_train, x_test, y_test, (8, 8))
-
-
-def tiny_config(tmp_path, **changes):
-    settings = dict(epochs=3, batch_size=64, hidden=(16,), latent_dim=3, eval_k=5,
-                    binarize="dynamic", kl_warmup=1.5, out=str(tmp_path / "run"))
-    return RunConfig(**{**settings, **changes})
-
-
-def quiet_fit(config, data, **kwargs):
-    return fit(config, data, plots=False, stream=io.StringIO(), **kwargs)
+PNGS = tuple(name for key, name in PLOTS.items() if key != "manifold")
 
 
 # ------------------------------------------------------------ the demo --
@@ -107,7 +73,7 @@ def test_demo_without_data_exits_2_with_a_clear_message(tmp_path, capsys):
     code = load_demo().main(["--data-dir", str(empty), "--out", str(tmp_path / "run")])
     err = capsys.readouterr().err
     assert code == 2
-    assert "error: no MNIST data" in err and "train-images-idx3-ubyte.gz" in err
+    assert "error: --data-dir" in err and "train-images-idx3-ubyte.gz" in err
     assert "Traceback" not in err
 
 
@@ -117,7 +83,7 @@ def test_demo_rejects_bad_flags(tmp_path, capsys):
         demo.main(["--hidden", "400,x"])
     assert e.value.code == 2
     assert demo.main(["--batch-size", "0", "--out", str(tmp_path)]) == 2
-    assert "--batch-size must be positive" in capsys.readouterr().err
+    assert "--batch-size must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_demo_parses_model_flags():
@@ -140,8 +106,9 @@ def test_demo_divergence_exits_nonzero_and_keeps_the_last_good_checkpoint(
         seen["calls"] += 1
         if seen["calls"] == 4:
             seen["checkpoint"] = ckpt.read_bytes()
-        (loss, recon, kl), grads = real(self, x, **kwargs)
-        return ((math.nan, math.nan, kl) if seen["calls"] == 5 else (loss, recon, kl)), grads
+        if seen["calls"] == 5:
+            raise NonFiniteError("the reconstruction term -log p(x|z) overflowed float32")
+        return real(self, x, **kwargs)
 
     monkeypatch.setattr(VAE, "loss_terms_and_grads", nan_at_fifth_step)
     code = demo.main(["--out", str(tmp_path / "run"), "--hidden", "16", "--latent-dim", "3",
@@ -149,7 +116,7 @@ def test_demo_divergence_exits_nonzero_and_keeps_the_last_good_checkpoint(
     err = capsys.readouterr().err
     assert code == 1
     assert "diverged at epoch 2, step 2/3" in err and "--lr" in err
-    assert f"{ckpt} still holds epoch 1" in err
+    assert f"{ckpt} holds epoch 1" in err
     assert ckpt.read_bytes() == seen["checkpoint"]  # untouched
     assert load_checkpoint(ckpt).epoch == 1
     assert len(json.loads((tmp_path / "run" / METRICS).read_text())["epochs"]) == 1
@@ -236,39 +203,11 @@ def test_resume_without_checkpoint_and_overwrite(tmp_path):
     metrics = quiet_fit(tiny_config(tmp_path, epochs=1, seed=5), data, overwrite=True)
     assert metrics["config"]["seed"] == 5
     (tmp_path / "run" / CHECKPOINT).write_bytes(b"not a zip file")
-    with pytest.raises(RunError, match="unreadable"):
+    with pytest.raises(RunError, match="cannot resume .*not a readable training checkpoint"):
         quiet_fit(tiny_config(tmp_path), data, resume=True)
 
 
 # ---------------------------------------------------------- the loop --
-
-def test_train_epoch_visits_every_example_once_keeping_the_partial_batch():
-    n, batch = 300, 128
-    x = np.zeros((n, 64), dtype=np.uint8)
-    x[:, 0], x[:, 1] = np.arange(n) % 256, np.arange(n) // 256  # example i encodes i
-    model = VAE(64, (8,), 2)
-    seen, sizes = [], []
-    real = model.loss_terms_and_grads
-
-    def spy(xb, **kwargs):
-        codes = np.rint(xb[:, 0] * 255) + 256 * np.rint(xb[:, 1] * 255)
-        seen.extend(codes.astype(int).tolist())
-        sizes.append(xb.shape[0])
-        return real(xb, **kwargs)
-
-    model.loss_terms_and_grads = spy
-    stats = train_epoch(model, Adam(model.params), x, np.random.default_rng(0), batch_size=batch)
-    assert sizes == [128, 128, 44] and stats["steps"] == 3
-    assert sorted(seen) == list(range(n)) and seen != list(range(n))  # all, once, shuffled
-    weights = np.array(sizes) / n
-    assert math.isclose(stats["loss"], float(np.dot(weights, stats["batch_losses"])))
-    assert math.isclose(stats["loss"], stats["recon"] + stats["kl"])
-
-
-def test_kl_weight_schedule():
-    assert kl_weight(0, 1.0, 0) == 1.0 and kl_weight(7, 0.5, 0) == 0.5  # no warm-up
-    assert [kl_weight(t, 2.0, 4) for t in range(6)] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]
-
 
 def test_warmup_betas_follow_the_global_step_across_epochs(tmp_path, monkeypatch):
     # 300 examples, batches of 64: 5 steps per epoch; warm-up over 1.5 epochs = 7.5 steps
@@ -284,24 +223,6 @@ def test_warmup_betas_follow_the_global_step_across_epochs(tmp_path, monkeypatch
     expected = [2.0 * min(1.0, t / 7.5) for t in range(15)]
     assert betas == pytest.approx(expected, abs=1e-12)
     assert [r["beta"] for r in metrics["epochs"]] == pytest.approx([expected[4], expected[9], 2.0])
-
-
-def test_nonfinite_gradient_stops_training(monkeypatch):
-    data = synthetic()
-    model = VAE(64, (8,), 2)
-    real = model.loss_terms_and_grads
-
-    def inf_grads(xb, **kwargs):
-        terms, grads = real(xb, **kwargs)
-        grads["decoder.0.W"][0, 0] = np.inf
-        return terms, grads
-
-    model.loss_terms_and_grads = inf_grads
-    before = model.params.flat.copy()
-    with pytest.raises(TrainingDiverged, match=r"epoch 4, step 1/5: the gradient is not finite"):
-        train_epoch(model, Adam(model.params), data.x_train, np.random.default_rng(0),
-                    batch_size=64, epoch=4)
-    assert np.array_equal(model.params.flat, before)  # the bad step was not applied
 
 
 def test_an_absurd_learning_rate_diverges_cleanly(tmp_path):
@@ -324,89 +245,7 @@ def test_other_settings_train(tmp_path, changes):
         metrics["config"]["dtype"]
 
 
-def test_run_config_validates(tmp_path):
-    with pytest.raises(RunError, match="--binarize must be one of"):
-        RunConfig(binarize="sometimes")
-    with pytest.raises(RunError, match="--kl-warmup must be >= 0"):
-        RunConfig(kl_warmup=-1)
-    with pytest.raises(RunError, match="--hidden"):
-        RunConfig(hidden=(400, 0))
-    with pytest.raises(RunError, match="obs_var"):
-        quiet_fit(tiny_config(tmp_path, likelihood="gaussian", obs_var=-1.0), synthetic())
-    assert not (tmp_path / "run").exists()  # checked before anything is written
-
-
-# ------------------------------------------------------------ progress --
-
-class FakeTerminal(io.StringIO):
-    def isatty(self):
-        return True
-
-
-def test_progress_without_a_terminal_prints_plain_lines():
-    stream = io.StringIO()
-    progress = Progress(5, label="epoch 1/2", stream=stream, plain_interval=0)
-    for i in range(5):
-        progress.update(i + 1, examples=10 * (i + 1), loss=100.0 - i)
-    progress.close()
-    lines = stream.getvalue().splitlines()
-    assert "\r" not in stream.getvalue() and len(lines) == 5
-    assert lines[1].startswith("epoch 1/2  batch 2/5  loss 99.00") and "ex/s" in lines[1]
-    assert "ETA" in lines[1] and "ETA" not in lines[-1]
-
-
-def test_progress_on_a_terminal_rewrites_one_line_and_is_throttled():
-    stream = FakeTerminal()
-    progress = Progress(100, stream=stream, interval=0)
-    progress.update(1, loss=5.0)
-    progress.update(2)
-    progress.close()
-    text = stream.getvalue()
-    assert text.count("\r") == 4 and "\n" not in text  # two updates, then blank and return
-    assert text.endswith("\r")  # blanked, ready for the next line
-    slow = FakeTerminal()
-    throttled = Progress(100, stream=slow, interval=3600)
-    for i in range(100):
-        throttled.update(i + 1)
-    assert slow.getvalue() == ""
-
-
-def test_format_seconds():
-    assert [format_seconds(s) for s in (0.84, 42.2, 185, 7620)] == \
-        ["0.8 s", "42 s", "3 min 05 s", "2 h 07 min"]
-
-
 def test_metrics_json_keeps_number_lists_on_one_line():
     obj = {"a": [1.5, -2e-05, 3], "b": {"c": [], "d": ["x"], "e": [[1, 2], [3]]}}
     text = to_json(obj)
     assert json.loads(text) == obj and "[1.5, -2e-05, 3]" in text
-
-
-def arrays_in(tree):
-    """Every ndarray inside nested tuples/lists (a forward pass's caches)."""
-    if isinstance(tree, np.ndarray):
-        return [tree]
-    if isinstance(tree, (tuple, list)):
-        return [a for t in tree for a in arrays_in(t)]
-    return []
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("mode", ["none", "dynamic"])
-def test_the_training_path_stays_in_the_model_dtype(dtype, mode):
-    """No silent upcast anywhere on the training path: the step's buffers, every
-    array cached by the forward pass (activations, eps, z, logits, KL terms),
-    the gradients, the optimizer moments and the parameters after a step."""
-    data = synthetic()
-    model = VAE(64, (16,), 3, activation="tanh", dtype=dtype, seed=0)
-    opt = Adam(model.params)
-    step = TrainingStep(model, opt, 32, mode)
-    rng = np.random.default_rng(0)
-    step(data.x_train, np.arange(32), rng)
-    trace = {}
-    loss_and_grads(model, step.x_in, rng=rng, trace=trace)
-    cached = arrays_in(list(trace.values()))
-    assert len(cached) > 10
-    assert {a.dtype for a in cached if a.dtype.kind == "f"} == {np.dtype(dtype)}
-    assert step.x_in.dtype == step.grads.flat.dtype == model.params.flat.dtype == dtype
-    assert all(opt.state[s].flat.dtype == dtype for s in opt.state_names)

@@ -1,0 +1,452 @@
+"""Grade the exercises: each backward you wrote against central differences.
+
+    python exercises/check.py                 # every exercise
+    python exercises/check.py kl adam         # some of them
+    python exercises/check.py --reference     # the same checks on the library's own code
+    python exercises/check.py --dir my_copy   # the exercise files of another folder
+
+For each exercise: PASS (every gradient within 1e-6 relative of central
+differences, float64), FAIL (with the relative error, the ratio analytic /
+numerical when it is one constant, and a hint when the mistake is a common
+one: a factor of 2, a flipped sign, a missing 1/N, ...), or TODO (the
+backward still raises NotImplementedError).  Exit status 0 only when every
+exercise passes, 1 otherwise, 2 for bad arguments.
+"""
+
+import argparse
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+HERE = Path(__file__).resolve().parent
+try:
+    import numpyvae  # noqa: F401  (installed, or run from the source tree below)
+except ImportError:
+    sys.path.insert(0, str(HERE.parent))
+
+import numpy as np
+
+from numpyvae.gradcheck import (TOL, check_backward, constant_ratio, numerical_gradient,
+                                relative_error)
+
+
+@dataclass
+class Line:
+    """One checked quantity of an exercise."""
+
+    what: str
+    error: float
+    ratio: float | None
+    passed: bool
+    hint: str = ""
+
+
+def ratio_hint(ratio, batch):
+    """What a constant ratio analytic / numerical usually means."""
+    if ratio is None:
+        return ""
+
+    def near(target):
+        return abs(ratio - target) <= 1e-3 * max(1.0, abs(target))
+    if near(-1):
+        return "the sign is flipped"
+    if near(0):
+        return "this gradient is zero: a term is missing"
+    if near(2):
+        return "twice too large: a factor 1/2 is missing"
+    if near(0.5):
+        return "half the right size: a factor 1/2 too many"
+    if batch and near(batch):
+        return f"N = {batch} times too large: the 1/N of the batch mean is missing"
+    if batch and near(1 / batch):
+        return f"1/N = 1/{batch} of the right size: a mean where the formula sums over the batch"
+    return f"off by a constant factor {ratio:.3g}"
+
+
+def recognise(analytic, candidates, ratio, batch):
+    """The hint of the first known mistake that ``analytic`` reproduces, else
+    what the ratio says."""
+    for hint, wrong in candidates:
+        if np.shape(wrong) == np.shape(analytic) and relative_error(analytic, wrong) <= TOL:
+            return hint
+    return ratio_hint(ratio, batch)
+
+
+def grade_op(forward, backward, inputs, wrt, dout, mistakes=None):
+    """Lines for an op's backward: one per input in ``wrt``, via check_backward.
+
+    mistakes: {input name: [(hint, the gradient that mistake gives), ...]}."""
+    rows = check_backward(forward, backward, inputs, wrt=wrt, dout=dout, tol=TOL)
+    batch = next(iter(inputs.values())).shape[0]
+    return [Line(f"d{row.name}", row.max_rel_error, row.ratio, row.passed,
+                 "" if row.passed else recognise(row.analytic, (mistakes or {}).get(row.name, ()),
+                                                 row.ratio, batch))
+            for row in rows]
+
+
+def away_from_zero(rng, shape, margin=0.1):
+    r = rng.standard_normal(shape)
+    return np.sign(r) * (np.abs(r) + margin)
+
+
+# ------------------------------------------------------------ the exercises --
+
+def grade_linear(module, rng):
+    x, W, b = rng.standard_normal((4, 5)), rng.standard_normal((5, 3)), rng.standard_normal(3)
+    dout = rng.standard_normal((4, 3))
+    return grade_op(module.linear_forward, module.linear_backward, {"x": x, "W": W, "b": b},
+                    None, dout, {"b": [("db is the sum of dout over the batch, not its mean",
+                                        dout.mean(axis=0))]})
+
+
+def grade_activation(forward_name, backward_name, make_input, mistakes_of):
+    def grade(module, rng):
+        x = make_input(rng)
+        dout = rng.standard_normal(x.shape)
+        out = getattr(module, forward_name)(x)[0]
+        return grade_op(getattr(module, forward_name), getattr(module, backward_name), {"x": x},
+                        None, dout, {"x": mistakes_of(x, out, dout)})
+    return grade
+
+
+def relu_mistakes(x, out, dout):
+    return [("the mask is x > 0, i.e. out > 0: out >= 0 is true everywhere", dout),
+            ("dx = dout * [out > 0]: the slope is 0 or 1, not out", dout * out)]
+
+
+def tanh_mistakes(x, out, dout):
+    return [("d tanh(x)/dx = 1 - tanh(x)^2 = 1 - out^2: square out", dout * (1 - out)),
+            ("1 - x^2 uses the input; the cache holds out = tanh(x): 1 - out^2",
+             dout * (1 - x * x)),
+            ("the chain rule multiplies by dout", 1 - out * out)]
+
+
+def sigmoid_mistakes(x, out, dout):
+    return [("sigmoid'(x) = sigmoid(x) (1 - sigmoid(x)) = out (1 - out): (1 - out) is missing",
+             dout * out),
+            ("sigmoid'(x) = out (1 - out): the factor out is missing", dout * (1 - out)),
+            ("the cache already holds out = sigmoid(x): do not apply sigmoid again",
+             dout * (1 / (1 + np.exp(-out))) * (1 - 1 / (1 + np.exp(-out))))]
+
+
+def grade_reparameterize(module, rng):
+    mu, logvar, eps = (rng.standard_normal((4, 3)), rng.uniform(-1, 1, (4, 3)),
+                       rng.standard_normal((4, 3)))
+    dz, std = rng.standard_normal((4, 3)), np.exp(logvar / 2)
+    return grade_op(module.reparameterize_forward, module.reparameterize_backward,
+                    {"mu": mu, "logvar": logvar, "eps": eps}, ("mu", "logvar"), dz,
+                    {"logvar": [("d exp(logvar / 2) / dlogvar = exp(logvar / 2) / 2: the 1/2 of "
+                                 "the exponent is missing", dz * eps * std),
+                                ("z depends on logvar through std = exp(logvar / 2), whose "
+                                 "derivative is std / 2: the std is missing", dz * eps / 2),
+                                ("std = exp(logvar / 2) is the standard deviation; exp(logvar) "
+                                 "is the variance", dz * eps * std ** 2 / 2)],
+                     "mu": [("z = mu + ...: dz/dmu = 1, so dmu = dz", dz * std)]})
+
+
+def grade_kl(module, rng):
+    mu, logvar = rng.standard_normal((4, 3)), rng.uniform(-1, 1, (4, 3))
+    dkl, var = rng.standard_normal(4), np.exp(logvar)
+    return grade_op(module.kl_forward, module.kl_backward, {"mu": mu, "logvar": logvar}, None, dkl,
+                    {"mu": [("each example's KL is weighted by its dkl: multiply by dkl[:, None]",
+                             mu)],
+                     "logvar": [("d/dlogvar [exp(logvar) - logvar] / 2 = (exp(logvar) - 1) / 2: "
+                                 "the sign of the 1", dkl[:, None] * (var + 1) / 2),
+                                ("the 1/2 in front of the sum is missing",
+                                 dkl[:, None] * (var - 1)),
+                                ("each example's KL is weighted by its dkl: multiply by dkl[:, None]",
+                                 (var - 1) / 2)]})
+
+
+def grade_bernoulli(module, rng):
+    x, logits = (rng.random((4, 6)) < 0.5).astype(float), rng.uniform(-3, 3, (4, 6))
+    dlogp, p = rng.standard_normal(4), 1 / (1 + np.exp(-logits))
+    return grade_op(module.log_prob_forward, module.log_prob_backward,
+                    {"x": x, "logits": logits}, ("logits",), dlogp,
+                    {"logits": [("d/dl [x l - softplus(l)] = x - sigmoid(l): the sign is flipped",
+                                 dlogp[:, None] * (p - x)),
+                                ("multiply by each example's dlogp (dlogp[:, None])", x - p),
+                                ("d softplus(l) / dl = sigmoid(l), not softplus(l)",
+                                 dlogp[:, None] * (x - np.log1p(np.exp(logits))))]})
+
+
+def grade_gaussian(module, rng):
+    x, mean, logvar = (rng.standard_normal((4, 5)), rng.standard_normal((4, 5)),
+                       rng.uniform(-1, 1, (4, 5)))
+    dlogp = rng.standard_normal(4)
+    d, diff, precision = dlogp[:, None], x - mean, np.exp(-logvar)
+    return grade_op(module.log_prob_forward, module.log_prob_backward,
+                    {"x": x, "mean": mean, "logvar": logvar}, ("mean", "logvar"), dlogp,
+                    {"mean": [("(x - mean) / var: the precision exp(-logvar) is missing", d * diff),
+                              ("d/dmean -(x - mean)^2 / 2 = +(x - mean): the sign",
+                               -d * diff * precision)],
+                     "logvar": [("the 1/2 in front of both terms is missing",
+                                 d * (diff ** 2 * precision - 1)),
+                                ("d/dlogvar [-logvar / 2] = -1/2: the sign of the 1",
+                                 d * (diff ** 2 * precision + 1) / 2)]})
+
+
+def vae_problem(rng):
+    """A small float64 VAE (tanh, Bernoulli), a binary batch x (3, 6) and eps (3, 2)."""
+    from numpyvae import VAE
+    model = VAE(6, (5,), 2, "bernoulli", activation="tanh", dtype=np.float64, seed=0)
+    for name, p in model.params.items():
+        if name.endswith(".b"):
+            p[...] = rng.uniform(-0.2, 0.2, p.shape)
+    x = (rng.random((3, 6)) < 0.5).astype(np.float64)
+    return model, x, rng.standard_normal((3, 2))
+
+
+def vae_errors(module, model, x, eps, beta):
+    """{network: (max rel err, ratio)} of vae_backward's gradients against differences."""
+    def loss():
+        return module.vae_forward(model, x, eps, beta)[0]
+    grads = module.vae_backward(model, module.vae_forward(model, x, eps, beta)[1])
+    if set(grads) != set(model.params):
+        raise ValueError(f"vae_backward must return a gradient for each of {sorted(model.params)}")
+    result = {}
+    for network in ("decoder", "encoder"):
+        names = [n for n in model.params if n.startswith(network)]
+        analytic = np.concatenate([np.ravel(grads[n]) for n in names])
+        numerical = np.concatenate([numerical_gradient(loss, model.params[n]).ravel()
+                                    for n in names])
+        result[network] = (relative_error(analytic, numerical), constant_ratio(analytic, numerical))
+    return result
+
+
+def grade_vae_step(module, rng):
+    model, x, eps = vae_problem(rng)
+    errors = vae_errors(module, model, x, eps, beta=0.5)
+    lines = []
+    for network, (error, ratio) in errors.items():
+        passed, hint = error <= TOL, ""
+        if not passed:
+            hint = ratio_hint(ratio, x.shape[0])
+        if not passed and network == "decoder":
+            hint = hint or "the reconstruction path: dL/dlog p(x_n|z_n) = -1/N, then the likelihood's and the decoder's backward"
+        if not passed and network == "encoder" and errors["decoder"][0] <= TOL:
+            if vae_errors(module, model, x, eps, beta=1.0)["encoder"][0] <= TOL:
+                hint = "right for beta = 1 only: the KL path's upstream gradient is beta / N"
+            else:
+                hint = hint or ("the encoder sees the sum of both paths: [dmu_via_z + dmu_kl, "
+                                "dlogvar_via_z + dlogvar_kl], the KL's upstream beta / N")
+        lines.append(Line(f"{network} parameters", error, ratio, passed, hint))
+    return lines
+
+
+def textbook_adam(p, g, m, v, t, lr, beta1, beta2, eps, correct_m=True, correct_v=True,
+                  eps_inside=False, average=True):
+    """Adam's step as the paper writes it, or with one of the common mistakes."""
+    m = beta1 * m + ((1 - beta1) if average else 1) * g
+    v = beta2 * v + ((1 - beta2) if average else 1) * g * g
+    m_hat = m / (1 - beta1 ** t) if correct_m else m
+    v_hat = v / (1 - beta2 ** t) if correct_v else v
+    denominator = np.sqrt(v_hat + eps) if eps_inside else np.sqrt(v_hat) + eps
+    return p - lr * m_hat / denominator, m, v
+
+
+ADAM_MISTAKES = [
+    ("m_hat = m / (1 - beta1^t): the bias correction of m is missing", dict(correct_m=False)),
+    ("v_hat = v / (1 - beta2^t): the bias correction of v is missing", dict(correct_v=False)),
+    ("both bias corrections are missing: m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t)",
+     dict(correct_m=False, correct_v=False)),
+    ("eps goes outside the square root: sqrt(v_hat) + eps", dict(eps_inside=True)),
+    ("m and v are averages: m <- beta1 m + (1 - beta1) g", dict(average=False)),
+]
+
+
+def grade_adam(module, rng):
+    """Three steps from m = v = 0, with an eps as large as the gradients (so it matters)."""
+    hyper = dict(lr=0.1, beta1=0.9, beta2=0.999, eps=0.3)
+    p0, grads = rng.standard_normal((3, 4)), [rng.standard_normal((3, 4)) for _ in range(3)]
+
+    def run(step):
+        p, m, v, out = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), []
+        for t, g in enumerate(grads, start=1):
+            p, m, v = (np.array(a, dtype=np.float64) for a in step(p.copy(), g.copy(), m.copy(),
+                                                                   v.copy(), t, **hyper))
+            out.append((p, m, v))
+        return [np.array(seq) for seq in zip(*out)]
+    got, want = run(module.adam_update), run(textbook_adam)
+    lines = []
+    for name, a, b in zip("pmv", got, want):
+        error = relative_error(a, b)
+        hint = ""
+        if error > TOL:
+            for text, mistake in ADAM_MISTAKES:
+                wrong = run(lambda *args, mistake=mistake, **kw: textbook_adam(*args, **kw, **mistake))
+                if all(relative_error(x, y) <= TOL for x, y in zip(got, wrong)):
+                    hint = text
+                    break
+        lines.append(Line(name, error, constant_ratio(a - p0 if name == "p" else a,
+                                                      b - p0 if name == "p" else b),
+                          error <= TOL, hint))
+    return lines
+
+
+@dataclass
+class Exercise:
+    name: str
+    file: str
+    doc: str
+    grade: object           # (module, rng) -> [Line]
+    error_hint: str = ""    # shown when the code raises
+
+
+SHAPES = ("each gradient has the shape of its input: dx (N, D) = dout (N, H) @ W.T (H, D), "
+          "dW (D, H) = x.T (D, N) @ dout (N, H)")
+
+
+EXERCISES = [
+    Exercise("linear", "ex01_linear.py", "docs/backprop_mlp.md", grade_linear, SHAPES),
+    Exercise("relu", "ex02_relu.py", "docs/backprop_mlp.md",
+             grade_activation("relu_forward", "relu_backward", lambda r: away_from_zero(r, (4, 6)),
+                              relu_mistakes)),
+    Exercise("tanh", "ex03_tanh.py", "docs/backprop_mlp.md",
+             grade_activation("tanh_forward", "tanh_backward", lambda r: r.uniform(-2, 2, (4, 6)),
+                              tanh_mistakes)),
+    Exercise("sigmoid", "ex04_sigmoid.py", "docs/backprop_mlp.md",
+             grade_activation("sigmoid_forward", "sigmoid_backward",
+                              lambda r: r.uniform(-4, 4, (4, 6)), sigmoid_mistakes)),
+    Exercise("reparameterize", "ex05_reparameterize.py", "docs/reparameterization.md",
+             grade_reparameterize),
+    Exercise("kl", "ex06_kl.py", "docs/kl.md", grade_kl),
+    Exercise("bernoulli", "ex07_bernoulli.py", "docs/bernoulli.md", grade_bernoulli),
+    Exercise("gaussian", "ex08_gaussian.py", "docs/gaussian_decoder.md", grade_gaussian),
+    Exercise("vae_step", "ex09_vae_step.py", "docs/objectives.md", grade_vae_step),
+    Exercise("adam", "ex10_adam.py", "docs/adam.md", grade_adam),
+]
+
+
+# ------------------------------------------------- the library's own code --
+
+def reference_implementations():
+    """Each exercise's functions, as the library implements them (--reference)."""
+    from numpyvae import gaussian, layers, objectives, optim
+    from numpyvae.likelihoods import BernoulliLikelihood
+
+    def vae_forward(model, x, eps, beta):
+        terms, grads = objectives.loss_and_grads(model, x, "elbo", 1, beta, eps=eps)
+        return terms["loss"], grads
+
+    def adam_update(p, g, m, v, t, lr, beta1, beta2, eps):
+        params = {"p": p.copy()}
+        adam = optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=eps)
+        adam.load_state_dict({"t": np.array(t - 1), "m/p": m, "v/p": v})
+        adam.step({"p": g})
+        return params["p"], adam.state["m"]["p"].copy(), adam.state["v"]["p"].copy()
+
+    bernoulli = BernoulliLikelihood()
+    return {
+        "linear": SimpleNamespace(linear_forward=layers.linear_forward,
+                                  linear_backward=layers.linear_backward),
+        **{name: SimpleNamespace(**{f"{name}_forward": getattr(layers, f"{name}_forward"),
+                                    f"{name}_backward": getattr(layers, f"{name}_backward")})
+           for name in ("relu", "tanh", "sigmoid")},
+        "reparameterize": SimpleNamespace(reparameterize_forward=gaussian.reparameterize_forward,
+                                          reparameterize_backward=gaussian.reparameterize_backward),
+        "kl": SimpleNamespace(kl_forward=gaussian.kl_standard_normal_forward,
+                              kl_backward=gaussian.kl_standard_normal_backward),
+        "bernoulli": SimpleNamespace(log_prob_forward=bernoulli.log_prob_forward,
+                                     log_prob_backward=bernoulli.log_prob_backward),
+        "gaussian": SimpleNamespace(log_prob_forward=gaussian.gaussian_log_density_forward,
+                                    log_prob_backward=gaussian.gaussian_log_density_backward),
+        "vae_step": SimpleNamespace(vae_forward=vae_forward, vae_backward=lambda model, grads: grads),
+        "adam": SimpleNamespace(adam_update=adam_update),
+    }
+
+
+# ------------------------------------------------------------------ main --
+
+def load(path):
+    """The exercise file as a module (a new one on every call)."""
+    spec = importlib.util.spec_from_file_location(f"exercise_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def grade(exercise, module):
+    """(status, lines, note): 'PASS', 'FAIL' or 'TODO'."""
+    try:
+        lines = exercise.grade(module, np.random.default_rng(EXERCISES.index(exercise)))
+    except NotImplementedError:
+        return "TODO", [], ""
+    except Exception as e:  # noqa: BLE001 (a student's code may raise anything)
+        return "FAIL", [], f"{type(e).__name__}: {e}".splitlines()[0][:100]
+    return ("PASS" if all(line.passed for line in lines) else "FAIL"), lines, ""
+
+
+def report(exercise, status, lines, note, stream):
+    label = f"{exercise.file:<24}{status:<6}"
+    if status == "TODO":
+        print(f"  {label}write the TODO in exercises/{exercise.file} (read {exercise.doc})",
+              file=stream)
+        return
+    if status == "PASS":
+        worst = max(lines, key=lambda line: line.error)
+        print(f"  {label}worst rel err {worst.error:.1e} ({worst.what})", file=stream)
+        return
+    indent = " " * (2 + len(label))
+    print(f"  {label}{note}".rstrip(), file=stream)
+    if note and exercise.error_hint:
+        print(f"{indent}  hint: {exercise.error_hint}", file=stream)
+    for line in lines:
+        ratio = "" if line.ratio is None else f", analytic = {line.ratio:.2f} x numerical"
+        print(f"{indent}{line.what}: rel err {line.error:.1e}{ratio}  "
+              f"{'ok' if line.passed else 'WRONG'}", file=stream)
+        if line.hint:
+            print(f"{indent}  hint: {line.hint}", file=stream)
+    print(f"{indent}read {exercise.doc}", file=stream)
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="*", metavar="exercise",
+                   help=f"exercises to check (default: all): {', '.join(e.name for e in EXERCISES)}")
+    p.add_argument("--reference", action="store_true",
+                   help="check the library's own implementations instead of the exercise files")
+    p.add_argument("--dir", type=Path, default=HERE,
+                   help="folder with the exercise files (default: this folder)")
+    return p
+
+
+def main(argv=None, stream=None):
+    stream = sys.stdout if stream is None else stream
+    p = parser()
+    args = p.parse_args(argv)
+    known = {e.name: e for e in EXERCISES}
+    unknown = [name for name in args.names if name not in known]
+    if unknown:
+        p.error(f"unknown exercise {', '.join(unknown)}; choose from {', '.join(known)}")
+    if not args.reference and not args.dir.is_dir():
+        p.error(f"--dir {args.dir} is not a folder")
+    chosen = [known[name] for name in args.names] or EXERCISES
+    reference = reference_implementations() if args.reference else None
+    source = "the library's own implementations" if args.reference else f"the files in {args.dir}"
+    print(f"numpyvae exercises: {source}, each gradient against central differences "
+          f"(float64, pass at rel err <= {TOL:g})", file=stream)
+    counts = {"PASS": 0, "FAIL": 0, "TODO": 0}
+    for exercise in chosen:
+        note = ""
+        if reference is not None:
+            module = reference[exercise.name]
+        elif not (args.dir / exercise.file).is_file():
+            module, note = None, f"{args.dir / exercise.file} is missing"
+        else:
+            try:
+                module = load(args.dir / exercise.file)
+            except Exception as e:  # noqa: BLE001 (a syntax error, a bad import, ...)
+                module, note = None, f"cannot import it: {type(e).__name__}: {e}".splitlines()[0]
+        status, lines, grade_note = ("FAIL", [], note) if module is None else grade(exercise, module)
+        counts[status] += 1
+        report(exercise, status, lines, grade_note, stream)
+    print(f"\n{counts['PASS']} passed, {counts['FAIL']} failed, {counts['TODO']} to do "
+          f"(of {len(chosen)})", file=stream)
+    return 0 if counts["PASS"] == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

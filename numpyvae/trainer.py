@@ -1,0 +1,177 @@
+"""Training a VAE on uint8 images: one step (``TrainingStep``) and one epoch (``train_epoch``).
+
+As in CS231n's Solver, training lives apart from the model: the model only
+computes a loss and its gradients (``VAE.loss_terms_and_grads``); this
+module feeds it batches and applies the optimizer.  A whole run (settings,
+output directory, resume, evaluation) is run.fit.
+
+One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D):
+
+    idx    = perm[s*B : (s+1)*B]              (B,)     perm = rng.permutation(N), once per epoch
+    x_u8   = x[idx]                           (B, D)   uint8, np.take into a preallocated buffer
+    xb     = binarize(x_u8, mode, rng)        (B, D)   model dtype, into a preallocated buffer
+    beta_t = kl_weight(t, beta, warmup_steps)          t = 0, 1, 2, ... the global step
+    (loss, recon, kl), grads = model.loss_terms_and_grads(xb, rng, beta_t, out=grads,
+                                                          objective=objective, k=k)
+    optimizer.step(grads, grads_are_scratch=True)      one grads FlatParams, reused
+
+The last batch of an epoch holds the N mod B leftover examples (kept, as
+PyTorch's DataLoader does by default) in views of the same buffers; a B
+larger than N is one batch of all N examples, and the buffers hold
+min(B, N) rows.  The data set stays uint8 (47 MB for MNIST, not 188 MB of
+float32) and a step allocates nothing beyond what the model itself does.
+
+Randomness.  One Generator drives training, ``train_generator(seed)`` =
+``default_rng((seed, 1))`` (a stream apart from the weight initialisation's
+``default_rng(seed)``): the per-epoch permutation, the eps of the
+reparameterization and, with binarize 'dynamic', a fresh Bernoulli draw for
+every batch (so each example is re-binarized every epoch).  Its state at an
+epoch's end, with the parameters and the optimizer's state, is the whole
+state of training: a checkpoint holds all three, and a resumed run is
+bit-identical to one that never stopped.
+
+KL warm-up (Bowman et al. 2016, Sønderby et al. 2016) raises the KL
+weight linearly from 0 to beta over the first ``kl_warmup`` epochs:
+
+    beta_t = beta * min(1, t / (kl_warmup * steps_per_epoch))
+
+The objective (objectives.py) is the ELBO with the KL in closed form by
+default; ``objective`` and ``k`` choose another (estimator A, k samples, the
+IWAE bound, wake-sleep).  The learning rate is constant, or follows the IWAE
+paper's schedule (Burda et al. 2016, ``learning_rate(..., 'iwae')``):
+
+    lr_e = lr * 10^(-i/7)  in the 3^i epochs of stage i = 0..7
+                           (3280 epochs; later epochs stay at i = 7)
+
+Reported training losses are the objective's, recon + KL (the -ELBO with
+beta = 1 for the default), in nats per example: positive, lower is better;
+beta_t only shapes the gradients.
+
+Divergence.  A non-finite loss, or gradients that are not finite (the
+optimizer refuses them before changing anything), stop training with
+TrainingDiverged; ``before_update`` says whether any update had been
+applied (if not, the initial model itself gives a non-finite loss, and the
+learning rate is not to blame).
+"""
+
+import time
+
+import numpy as np
+
+from numpyvae.binarize import binarize
+from numpyvae.validate import NonFiniteError
+
+
+class TrainingDiverged(RuntimeError):
+    """A non-finite loss or gradient; ``epoch`` and ``step`` (1-based) say where
+    (None: in the final evaluation), ``before_update`` whether the optimizer
+    had not yet applied any update."""
+
+    def __init__(self, message, epoch, step, before_update=False):
+        super().__init__(message)
+        self.epoch, self.step, self.before_update = epoch, step, before_update
+
+
+def train_generator(seed):
+    """The one Generator of training (see the module docstring)."""
+    return np.random.default_rng((seed, 1))
+
+
+def learning_rate(epoch, lr, schedule):
+    """The learning rate of ``epoch`` (1-based): ``lr``, or under the 'iwae'
+    schedule lr * 10^(-i/7) in stage i, which lasts 3^i epochs (i = 0..7)."""
+    if schedule == "constant":
+        return lr
+    stage, last_epoch_of_stage = 0, 1
+    while epoch > last_epoch_of_stage and stage < 7:
+        stage += 1
+        last_epoch_of_stage += 3 ** stage
+    return lr * 10 ** (-stage / 7)
+
+
+def kl_weight(step, beta, warmup_steps):
+    """beta_t = beta * min(1, step / warmup_steps); beta when warmup_steps == 0."""
+    if warmup_steps <= 0:
+        return beta
+    return beta * min(1.0, step / warmup_steps)
+
+
+class TrainingStep:
+    """One optimisation step on a batch of uint8 examples (the five lines of
+    the module docstring), with its buffers allocated once:
+
+        x_u8  (B, D) uint8          the gathered batch
+        x_in  (B, D) model dtype    the model's input
+        grads FlatParams            dL/dparams, written by the model
+
+    A smaller (last) batch uses the first rows of the same buffers.
+    """
+
+    def __init__(self, model, optimizer, batch_size, binarize_mode="none", objective="elbo", k=1):
+        self.model, self.optimizer, self.binarize_mode = model, optimizer, binarize_mode
+        self.objective, self.k = objective, k
+        self.x_u8 = np.empty((batch_size, model.input_dim), dtype=np.uint8)
+        self.x_in = np.empty((batch_size, model.input_dim), dtype=model.dtype)
+        self.grads = model.params.zeros_like()
+
+    def __call__(self, x, idx, rng, beta=1.0):
+        """Train on the examples ``x[idx]`` (idx: (m,) ints, m <= B); returns
+        the batch means (loss, recon, kl) in nats (loss is the objective's).
+        Raises validate.NonFiniteError, before the optimizer changes anything,
+        on a non-finite loss or gradients that are not finite."""
+        m = idx.shape[0]
+        # mode="clip": with an out= array, the default mode="raise" copies
+        # through a temporary; the indices of a permutation never need clipping
+        np.take(x, idx, axis=0, out=self.x_u8[:m], mode="clip")
+        xb = binarize(self.x_u8[:m], self.binarize_mode, rng=rng, dtype=self.model.dtype,
+                      out=self.x_in[:m])
+        # the model raises NonFiniteError, naming what overflowed, rather than return NaN or inf
+        (loss, recon, kl), grads = self.model.loss_terms_and_grads(
+            xb, rng=rng, beta=beta, out=self.grads, objective=self.objective, k=self.k)
+        self.optimizer.step(grads, grads_are_scratch=True)   # grads are recomputed next step
+        return loss, recon, kl
+
+
+def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none", beta=1.0,
+                warmup_steps=0, first_step=0, epoch=1, progress=None, objective="elbo", k=1):
+    """One pass over the uint8 data set ``x`` (N, D) in a fresh random order.
+
+    Every step is a TrainingStep of ``objective`` with ``k`` samples;
+    ``first_step`` is the global step t of the first batch (for the KL
+    warm-up), ``epoch`` only labels errors, ``progress`` (a
+    progress.Progress) is updated after every step.  Raises
+    TrainingDiverged, before the optimizer step, on a non-finite loss or
+    gradient.
+
+    Returns a dict of the epoch's means over examples, in nats:
+    ``loss`` (the objective: -ELBO by default), ``recon``, ``kl``;
+    ``batch_losses`` (list, the loss of each batch), ``beta`` (the last
+    step's KL weight), ``steps``, ``seconds`` and ``examples_per_sec``.
+    """
+    start = time.perf_counter()
+    n = x.shape[0]
+    steps = -(-n // batch_size)
+    step = TrainingStep(model, optimizer, min(batch_size, n), binarize_mode, objective, k)
+    perm = rng.permutation(n)
+    loss_sum = recon_sum = kl_sum = 0.0
+    batch_losses = []
+    for s in range(steps):
+        idx = perm[s * batch_size:(s + 1) * batch_size]
+        beta_t = kl_weight(first_step + s, beta, warmup_steps)
+        try:
+            loss, recon, kl = step(x, idx, rng, beta_t)
+        except NonFiniteError as e:
+            raise TrainingDiverged(f"training diverged at epoch {epoch}, step {s + 1}/{steps}: {e}",
+                                   epoch, s + 1, before_update=optimizer.t == 0) from None
+        m = idx.shape[0]
+        loss_sum += loss * m
+        recon_sum += recon * m
+        kl_sum += kl * m
+        batch_losses.append(loss)
+        if progress is not None:
+            seen = s * batch_size + m
+            progress.update(s + 1, examples=seen, loss=loss_sum / seen)
+    seconds = time.perf_counter() - start
+    return {"loss": loss_sum / n, "recon": recon_sum / n, "kl": kl_sum / n,
+            "batch_losses": batch_losses, "beta": beta_t, "steps": steps,
+            "seconds": seconds, "examples_per_sec": n / seconds}

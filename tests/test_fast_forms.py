@@ -1,0 +1,193 @@
+"""Every fast form computes what its textbook form computes, to rounding.
+
+The library keeps each formula as written (the textbook form) and, where a
+tuned form measurably wins on the training path, the tuned one beside it
+under the same name plus ``_fast`` / ``Fast`` (benchmarks/fast_forms.md has
+the timings).  Training uses the fast forms, the gradient checks prove the
+textbook forms right; these property tests (hypothesis, float32 and
+float64) close the loop: both forms give the same numbers up to a bound on
+floating-point rounding, stated with each test in units of the dtype's
+machine epsilon ``eps`` (1.2e-7 in float32, 2.2e-16 in float64).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numpyvae.layers import (linear_backward, linear_backward_fast, linear_forward, relu_forward,
+                             relu_forward_fast, softplus)
+from numpyvae.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast
+from numpyvae.optim import Adam, AdamFast
+
+DTYPES = [np.float32, np.float64]
+SETTINGS = settings(max_examples=40, deadline=None)
+
+
+def eps_of(dtype):
+    return float(np.finfo(dtype).eps)
+
+
+@st.composite
+def arrays(draw, dtype, shape, lo=-50.0, hi=50.0):
+    """An array of the given shape and dtype with finite entries in [lo, hi]."""
+    values = draw(st.lists(st.floats(lo, hi), min_size=int(np.prod(shape)),
+                           max_size=int(np.prod(shape))))
+    return np.array(values, dtype=dtype).reshape(shape)
+
+
+shapes = st.tuples(st.integers(1, 6), st.integers(1, 7))
+
+
+# ------------------------------------------------------------------- ReLU --
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(data=st.data())
+def test_relu_forward_fast_is_bitwise_the_textbook_form(dtype, data):
+    """max(x, 0) against a row of zeros or against the scalar 0: the same ufunc
+    on the same values, so identical bits (tolerance 0)."""
+    x = data.draw(arrays(dtype, data.draw(shapes), -1e30, 1e30))
+    out, cache = relu_forward(x)
+    out_fast, cache_fast = relu_forward_fast(x)
+    assert out_fast.dtype == out.dtype == dtype
+    np.testing.assert_array_equal(out_fast, out)
+    np.testing.assert_array_equal(cache_fast, cache)
+
+
+# ---------------------------------------------------------------- linear --
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(data=st.data())
+def test_linear_backward_fast_agrees_with_the_textbook_form(dtype, data):
+    """dx and dW are the same products (tolerance 0); db = 1^T dout against
+    np.sum(dout, axis=0): two orders of summing the same N numbers, each
+    within (N - 1) eps sum_n |dout[n]| of the exact sum, so the two differ
+    by at most 2 N eps sum_n |dout[n]| per entry."""
+    n, d = data.draw(shapes)
+    h = data.draw(st.integers(1, 5))
+    x = data.draw(arrays(dtype, (n, d), -10, 10))
+    W = data.draw(arrays(dtype, (d, h), -10, 10))
+    b = data.draw(arrays(dtype, (h,), -10, 10))
+    dout = data.draw(arrays(dtype, (n, h), -1e3, 1e3))
+    cache = linear_forward(x, W, b)[1]
+    dx, dW, db = linear_backward(dout, cache)
+    dx_fast, dW_fast, db_fast = linear_backward_fast(dout, cache)
+    assert db_fast.dtype == db.dtype == dtype
+    np.testing.assert_array_equal(dx_fast, dx)
+    np.testing.assert_array_equal(dW_fast, dW)
+    bound = 2 * n * eps_of(dtype) * np.sum(np.abs(dout.astype(np.float64)), axis=0)
+    assert np.all(np.abs(db_fast.astype(np.float64) - db) <= bound)
+
+
+# ------------------------------------------------------------- Bernoulli --
+
+def bernoulli_inputs(data, dtype, lo=-50.0, hi=50.0):
+    """x (binary or grey levels), logits in [lo, hi], upstream dlogp (N,)."""
+    n, d = data.draw(shapes)
+    logits = data.draw(arrays(dtype, (n, d), lo, hi))
+    if data.draw(st.booleans()):
+        x = data.draw(arrays(dtype, (n, d), 0, 1)).round()
+    else:
+        x = data.draw(arrays(dtype, (n, d), 0, 1))
+    dlogp = data.draw(arrays(dtype, (n,), -2, 2))
+    return x, logits, dlogp
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(data=st.data())
+def test_bernoulli_log_prob_fast_agrees_with_the_textbook_form(dtype, data):
+    """sum_d [x l - softplus(l)] against sum_d [(x - 1/2) l - |l|/2 - log1p(exp(-|l|))]:
+    each term has size at most |l| + log 2, each form rounds each term to
+    a few eps of that and sums D of them, so the two differ by at most
+    (D + 8) eps sum_d (|l_d| + 1) per example."""
+    x, logits, _ = bernoulli_inputs(data, dtype)
+    logp, _ = BernoulliLikelihood().log_prob_forward(x, logits)
+    logp_fast, _ = BernoulliLikelihoodFast().log_prob_forward(x, logits)
+    assert logp_fast.dtype == logp.dtype == dtype
+    d = x.shape[1]
+    bound = (d + 8) * eps_of(dtype) * np.sum(np.abs(logits.astype(np.float64)) + 1, axis=1)
+    assert np.all(np.abs(logp_fast.astype(np.float64) - logp) <= bound)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(data=st.data())
+def test_bernoulli_log_prob_backward_fast_agrees_with_the_textbook_form(dtype, data):
+    """dlogp (x - sigmoid(l)) against dlogp ((x - 1/2) - tanh(l/2) / 2): both
+    subtract numbers of size <= 1 with a few eps of relative error each, so
+    they differ by at most 8 eps |dlogp| per entry (absolute: where
+    x - sigmoid(l) is tiny both are dominated by rounding)."""
+    x, logits, dlogp = bernoulli_inputs(data, dtype)
+    cache = BernoulliLikelihood().log_prob_forward(x, logits)[1]
+    dlogits = BernoulliLikelihood().log_prob_backward(dlogp, cache)
+    dlogits_fast = BernoulliLikelihoodFast().log_prob_backward(dlogp, cache)
+    assert dlogits_fast.dtype == dlogits.dtype == dtype
+    bound = 8 * eps_of(dtype) * np.abs(dlogp.astype(np.float64))[:, None]
+    assert np.all(np.abs(dlogits_fast.astype(np.float64) - dlogits) <= bound)
+
+
+def test_bernoulli_forms_agree_on_a_default_size_batch():
+    """The bounds above at the size training uses: (128, 784) float32."""
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((128, 784)) * 5).astype(np.float32)
+    x = (rng.random((128, 784)) < 0.3).astype(np.float32)
+    dlogp = np.full(128, -1 / 128, dtype=np.float32)
+    eps = eps_of(np.float32)
+    (logp, cache), (logp_fast, _) = (BernoulliLikelihood().log_prob_forward(x, logits),
+                                    BernoulliLikelihoodFast().log_prob_forward(x, logits))
+    bound = (784 + 8) * eps * np.sum(np.abs(logits.astype(np.float64)) + 1, axis=1)
+    assert np.all(np.abs(logp_fast.astype(np.float64) - logp) <= bound)
+    terms = x.astype(np.float64) * logits - softplus(logits.astype(np.float64))
+    assert np.max(np.abs(logp - terms.sum(axis=1))) <= np.max(bound)
+    difference = (BernoulliLikelihoodFast().log_prob_backward(dlogp, cache).astype(np.float64)
+                  - BernoulliLikelihood().log_prob_backward(dlogp, cache))
+    assert np.max(np.abs(difference)) <= 8 * eps / 128
+
+
+# ------------------------------------------------------------------ Adam --
+
+def magnitudes(lo, hi):
+    """A float with |value| in [lo, hi] or 0, either sign."""
+    return st.one_of(st.just(0.0), st.tuples(st.sampled_from([-1.0, 1.0]), st.floats(lo, hi))
+                     .map(lambda t: t[0] * t[1]))
+
+
+@pytest.mark.parametrize("scratch", [False, True], ids=["grads-kept", "grads-as-scratch"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@SETTINGS
+@given(data=st.data())
+def test_adam_fast_agrees_with_the_textbook_update(dtype, scratch, data):
+    """The update u_t = lr m_hat / (sqrt(v_hat) + eps_adam) of AdamFast (moments
+    kept as sums, lr and eps rescaled) against Adam's, step by step.
+
+    The parameters are reset to 0 before every step, so each step's p is
+    exactly -u_t.  m is a sum that may cancel, so its rounding is bounded by
+    the same average of |g| (m_abs); v sums positive terms.  Bound at step t:
+
+        |u_fast - u| <= 16 t eps (lr m_abs_hat / (sqrt(v_hat) + eps_adam) + |u|)
+
+    with m_abs_hat and v_hat computed in float64 here."""
+    steps, size = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 8))
+    b1, b2 = data.draw(st.sampled_from([0.0, 0.5, 0.9])), data.draw(st.sampled_from([0.9, 0.999]))
+    lr, eps_adam = data.draw(st.sampled_from([1e-3, 0.1])), data.draw(st.sampled_from([1e-8, 1e-3, 0.1]))
+    grads = [np.array(data.draw(st.lists(magnitudes(1e-4, 1e4), min_size=size, max_size=size)),
+                      dtype=dtype) for _ in range(steps)]
+    p, p_fast = {"p": np.zeros(size, dtype)}, {"p": np.zeros(size, dtype)}
+    textbook = Adam(p, lr=lr, betas=(b1, b2), eps=eps_adam)
+    fast = AdamFast(p_fast, lr=lr, betas=(b1, b2), eps=eps_adam)
+    m_abs = v = np.zeros(size)
+    for t, g in enumerate(grads, start=1):
+        p["p"][...] = 0
+        p_fast["p"][...] = 0
+        textbook.step({"p": g.copy()})
+        fast.step({"p": g.copy()}, grads_are_scratch=scratch)
+        g64 = g.astype(np.float64)
+        m_abs = b1 * m_abs + (1 - b1) * np.abs(g64)
+        v = b2 * v + (1 - b2) * g64 * g64
+        u = -p["p"].astype(np.float64)
+        scale = lr * (m_abs / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps_adam) + np.abs(u)
+        bound = 16 * t * eps_of(dtype) * scale
+        assert np.all(np.abs(-p_fast["p"].astype(np.float64) - u) <= bound), f"step {t}"

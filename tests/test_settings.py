@@ -1,0 +1,94 @@
+"""The settings of a run (settings.RunConfig): every check, named by its flag."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from numpyvae.settings import (RunConfig, RunError, SettingTypeError, build_model, flag,
+                               resume_differences)
+
+NAN, INF = math.nan, math.inf
+
+
+@pytest.mark.parametrize("changes, message", [
+    # not finite
+    (dict(lr=INF), "--lr must be a finite number > 0, got inf"),
+    (dict(lr=NAN), "--lr must be a finite number > 0, got nan"),
+    (dict(beta=INF), "--beta must be a finite number >= 0, got inf"),
+    (dict(beta=NAN), "--beta must be a finite number >= 0, got nan"),
+    (dict(kl_warmup=INF), "--kl-warmup must be a finite number >= 0, got inf"),
+    (dict(likelihood="gaussian", obs_var=INF), "--obs-var must be a finite number > 0, got inf"),
+    (dict(likelihood="gaussian", obs_var=NAN), "--obs-var must be a finite number > 0"),
+    # out of range
+    (dict(lr=0.0), "--lr must be a finite number > 0, got 0.0"),
+    (dict(lr=-1e-3), "--lr must be"),
+    (dict(beta=-0.5), "--beta must be a finite number >= 0"),
+    (dict(kl_warmup=-1), "--kl-warmup must be a finite number >= 0"),
+    (dict(likelihood="gaussian", obs_var=0.0), "--obs-var must be a finite number > 0"),
+    (dict(epochs=0), "--epochs must be an integer >= 1, got 0"),
+    (dict(batch_size=-5), "--batch-size must be an integer >= 1, got -5"),
+    (dict(latent_dim=0), "--latent-dim must be an integer >= 1"),
+    (dict(limit=0), "--limit must be an integer >= 1"),
+    (dict(eval_k=-1), "--eval-k must be an integer >= 0"),
+    (dict(seed=-1), "--seed must be an integer >= 0, got -1"),
+    (dict(hidden=()), "--hidden needs at least one layer size"),
+    (dict(hidden=(400, 0)), "--hidden sizes must be an integer >= 1, got 0"),
+    # unknown choices
+    (dict(binarize="sometimes"), "--binarize must be one of ('none', 'dynamic', 'threshold')"),
+    (dict(optimizer="rmsprop"), "--optimizer must be one of"),
+    (dict(activation="gelu"), "--activation must be one of"),
+    (dict(likelihood="poisson"), "--likelihood must be one of ('bernoulli', 'gaussian', 'gaussian-sigmoid')"),
+    (dict(dtype="float16"), "--dtype must be one of ('float32', 'float64')"),
+    (dict(likelihood="gaussian", obs_var="learn"), "--obs-var must be one of ('learned',)"),
+    # settings that do not go together
+    (dict(obs_var=-1.0), "--obs-var applies to the Gaussian likelihoods only, not bernoulli"),
+    (dict(obs_var="learned"), "--obs-var applies to the Gaussian likelihoods only"),
+    (dict(out=""), "--out must be a non-empty path"),
+])
+def test_a_bad_setting_is_a_run_error_naming_its_flag(changes, message):
+    with pytest.raises(RunError) as e:
+        RunConfig(**changes)
+    assert message in str(e.value)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(epochs=2.5), "--epochs must be an integer, got 2.5"),
+    (dict(epochs="10"), "--epochs must be an integer, got '10'"),
+    (dict(seed=None), "--seed must be an integer, got None"),
+    (dict(lr="0.1"), "--lr must be a number, got '0.1'"),
+    (dict(hidden=400), "--hidden must be a sequence of layer sizes"),
+    (dict(hidden="400"), "--hidden must be a sequence of layer sizes"),
+    (dict(hidden=(400.0,)), "--hidden sizes must be an integer, got 400.0"),
+    (dict(out=None), "--out must be a path, got None"),
+])
+def test_a_setting_of_the_wrong_type_is_also_a_type_error(changes, message):
+    with pytest.raises(SettingTypeError) as e:
+        RunConfig(**changes)
+    assert isinstance(e.value, TypeError) and isinstance(e.value, RunError)
+    assert message in str(e.value)
+
+
+def test_settings_are_normalised_to_their_json_types(tmp_path):
+    config = RunConfig(hidden=[np.int64(200), 200], seed=np.int64(3), lr=np.float32(0.5),
+                       likelihood="gaussian", out=tmp_path / "run", eval_k=np.int32(7))
+    assert config.hidden == (200, 200) and type(config.hidden[0]) is int
+    assert type(config.seed) is int and type(config.lr) is float and type(config.eval_k) is int
+    assert config.obs_var == 1.0 and config.out == str(tmp_path / "run")
+    assert json.loads(json.dumps(config.to_dict()))["hidden"] == [200, 200]
+    assert RunConfig().obs_var is None          # bernoulli has no variance
+    assert flag("kl_warmup") == "--kl-warmup"
+
+
+def test_resume_differences_name_the_flags_and_unknown_saved_settings():
+    saved = {**RunConfig().to_dict(), "lr": 0.01, "epochs": 3, "colour": "red"}
+    differ = resume_differences(saved, RunConfig())
+    assert differ == ["--lr (saved 0.01, now 0.001)",
+                      "'colour' (saved 'red', unknown to this version of numpyvae)"]
+    assert resume_differences(RunConfig(epochs=50, out="x").to_dict(), RunConfig()) == []
+
+
+def test_a_model_too_big_for_memory_is_a_run_error_naming_the_flags():
+    with pytest.raises(RunError, match="--hidden 1000000000 --latent-dim 20 does not fit"):
+        build_model(RunConfig(hidden=(10 ** 9,)), 784)
