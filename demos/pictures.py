@@ -1,6 +1,6 @@
 """Pictures that teach what a trained VAE has learned, and what beta does.
 
-    python demos/pictures.py --data-dir ../shared/data/mnist                # ~2 minutes
+    python demos/pictures.py --data-dir ../shared/data/mnist                # 29 epochs of training
     python demos/pictures.py --data-dir DIR --run runs/mnist                # a run of train_mnist.py
     python demos/pictures.py --data-dir DIR --limit 5000 --betas 0.5,1,4    # quicker
 

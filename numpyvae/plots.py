@@ -7,6 +7,9 @@
                            dimensions when L = 2, else a PCA projection to 2-D
     plot_manifold          for L = 2, decoded grid of z = Phi^-1(u) over u in (0, 1)^2
                            (Kingma & Welling 2014, Figure 4)
+    plot_bound_curves      lower bound vs training samples, AEVB and wake-sleep (K&W Figure 2)
+    plot_manifolds         several 2-d manifolds side by side (K&W Figure 4)
+    plot_sample_panels     samples of several models side by side (K&W Figure 5)
     plot_run               all of them for a run directory
 
 Images are rows of length H*W (or (n, H, W) arrays) with values in [0, 1].
@@ -21,6 +24,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
 from scipy.stats import norm
 
 from numpyvae.evaluate import posterior_means
@@ -168,20 +172,98 @@ def plot_manifold(path, decode, image_shape, n=20, dtype=np.float32):
     decode : callable z (n*n, 2) of ``dtype`` -> (n*n, H*W) means in [0, 1].
     z1 grows to the right, z2 upwards.
     """
+    fig = Figure(figsize=(7.4, 7.6), layout="constrained")
+    ax = fig.subplots()
+    draw_manifold(ax, decode, image_shape, n, dtype)
+    ax.set_title("Learned manifold: E[x|z] on a grid of z\n(Kingma & Welling 2014, Figure 4)")
+    return _save(fig, path)
+
+
+def draw_manifold(ax, decode, image_shape, n=20, dtype=np.float32):
+    """Draw plot_manifold's grid of decoded z on the axes ``ax``, with z on the ticks."""
     h, w = image_shape
     values = manifold_grid(n)
     z1, z2 = np.meshgrid(values, values[::-1])                   # row 0 at the top: largest z2
     z = np.column_stack([z1.ravel(), z2.ravel()]).astype(dtype)  # (n*n, 2), row-major
     grid = image_grid(decode(z), image_shape, n, pad=0)
-    fig = Figure(figsize=(7.4, 7.6), layout="constrained")
-    ax = fig.subplots()
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ticks = np.unique(np.linspace(0, n - 1, min(n, 5)).round().astype(int))
     ax.set_xticks(ticks * w + (w - 1) / 2, [f"{values[i]:.2f}" for i in ticks])
     ax.set_yticks(ticks * h + (h - 1) / 2, [f"{values[::-1][i]:.2f}" for i in ticks])
     ax.set_xlabel(r"$z_1 = \Phi^{-1}(u_1)$, $u_1$ equally spaced in (0, 1)")
     ax.set_ylabel(r"$z_2 = \Phi^{-1}(u_2)$")
-    ax.set_title("Learned manifold: E[x|z] on a grid of z\n(Kingma & Welling 2014, Figure 4)")
+
+
+# ------------------------------------------ Kingma & Welling's figures --
+
+METHOD_STYLE = {"aevb": ("tab:red", "AEVB"), "wake-sleep": ("tab:blue", "wake-sleep")}
+
+
+def plot_bound_curves(path, rows):
+    """Kingma & Welling (2014) Figure 2: the lower bound per datapoint against the
+    number of training samples evaluated, a panel per (data set, N_z), log x-axis.
+
+    rows : list of (row label, panels), e.g. [("MNIST", panels), ("Frey Face", panels)];
+    panels : list of (N_z, curves); curves : dict method -> (samples (P,), train (P,),
+    test (P,)), method a key of METHOD_STYLE (its colour and name).  Train solid,
+    test dashed; the panels of a row share their y-axis.
+    """
+    ncols = max(len(panels) for _, panels in rows)
+    fig = Figure(figsize=(3.3 * ncols, 3.1 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), ncols, squeeze=False, sharey="row")
+    for r, (row_label, panels) in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r, c]
+            if c >= len(panels):
+                ax.set_visible(False)
+                continue
+            latent_dim, curves = panels[c]
+            for method, (samples, train, test) in curves.items():
+                color, name = METHOD_STYLE[method]
+                ax.plot(samples, train, "-", color=color, label=f"{name} (train)")
+                ax.plot(samples, test, "--", color=color, label=f"{name} (test)")
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())       # label the powers of 10 only
+            ax.set_title(f"{row_label}, $N_z$ = {latent_dim}")
+            ax.grid(alpha=0.3, which="both")
+            ax.set_xlabel("# training samples evaluated")
+        axes[r, 0].set_ylabel(r"lower bound $\mathcal{L}$ per datapoint")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    for ax in axes.flat:                                  # the legend of the fullest panel
+        h, lab = ax.get_legend_handles_labels()
+        if len(h) > len(handles):
+            handles, labels = h, lab
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
+    fig.suptitle("Lower bound against training samples, AEVB and wake-sleep "
+                 "(Kingma & Welling 2014, Figure 2)")
+    return _save(fig, path)
+
+
+def plot_manifolds(path, panels, n=20):
+    """Kingma & Welling (2014) Figure 4: learned 2-d manifolds side by side.
+
+    panels : list of (title, decode, image_shape, dtype), decode as for plot_manifold.
+    """
+    fig = Figure(figsize=(6.2 * len(panels), 6.8), layout="constrained")
+    for ax, (title, decode, image_shape, dtype) in zip(fig.subplots(1, len(panels),
+                                                                    squeeze=False)[0], panels):
+        draw_manifold(ax, decode, image_shape, n, dtype)
+        ax.set_title(title)
+    fig.suptitle("Learned 2-d manifolds: E[x|z] on a grid z = Phi^-1(u) "
+                 "(Kingma & Welling 2014, Figure 4)")
+    return _save(fig, path)
+
+
+def plot_sample_panels(path, panels, ncols=10):
+    """Kingma & Welling (2014) Figure 5: random samples of several models side by side.
+
+    panels : list of (title, images (n, H*W) in [0, 1], image_shape).
+    """
+    fig = Figure(figsize=(3.6 * len(panels), 4.0), layout="constrained")
+    for ax, (title, images, image_shape) in zip(fig.subplots(1, len(panels),
+                                                             squeeze=False)[0], panels):
+        _show(ax, image_grid(images, image_shape, ncols), title)
+    fig.suptitle("Random samples E[x|z], z ~ N(0, I) (Kingma & Welling 2014, Figure 5)")
     return _save(fig, path)
 
 

@@ -178,10 +178,27 @@ def resume_differences(saved, config):
     from ``config``'s, as 'flag (saved X, now Y)' strings; RESUMABLE_CHANGES
     may differ.  A saved setting this version does not know counts as a difference."""
     now = config.to_dict()
+    saved = as_this_version(saved)
     differ = [f"{flag(k)} (saved {saved.get(k)!r}, now {now[k]!r})"
               for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
     return differ + [f"{k!r} (saved {saved[k]!r}, unknown to this version of numpyvae)"
                      for k in saved if k not in now]
+
+
+def as_this_version(saved):
+    """A run's saved settings as this version writes them.  Runs saved before
+    --objective, --k, --lr-schedule and --adam-eps existed trained with the ELBO,
+    k = 1, a constant learning rate and Adam's eps 1e-8; they also saved
+    --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
+    optimizers, which this version records as None (unused)."""
+    saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", **saved}
+    if saved.get("optimizer") == "adam":
+        saved.setdefault("adam_eps", ADAM_EPS)
+    elif saved.get("adam_eps") in (None, ADAM_EPS):
+        saved["adam_eps"] = None
+    if saved.get("likelihood") == "bernoulli" and saved.get("obs_var") == 1.0:
+        saved["obs_var"] = None
+    return saved
 
 
 # -------------------------------------------------------------- building --

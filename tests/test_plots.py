@@ -7,9 +7,9 @@ from scipy.stats import norm
 
 from numpyvae import VAE
 from numpyvae.rundir import PLOTS, RUN_FILES
-from numpyvae.plots import (image_grid, latent_projection, manifold_grid, plot_latent_scatter,
-                            plot_loss_curves, plot_manifold, plot_reconstructions, plot_run,
-                            plot_samples)
+from numpyvae.plots import (image_grid, latent_projection, manifold_grid, plot_bound_curves,
+                            plot_latent_scatter, plot_loss_curves, plot_manifold, plot_manifolds,
+                            plot_reconstructions, plot_run, plot_sample_panels, plot_samples)
 
 SHAPE = (4, 5)  # small, not square: catches a swapped height and width
 
@@ -141,3 +141,23 @@ def test_plot_run_on_unlabeled_faces(tmp_path):
     assert all(is_png(p) for p in paths)
     h, w = png_size(tmp_path / "manifold.png")
     assert h > w                                # 20 x 20 tiles of portrait images
+
+
+def test_kingma_welling_figures(tmp_path):
+    """Figure 2 with rows of 5 and 4 panels (one panel without wake-sleep), Figure 4 with
+    a square and a portrait manifold, Figure 5 with two sample panels."""
+    samples = np.array([2e4, 1e5, 1e6])
+    curves = {"aevb": (samples, [-150.0, -120, -100], [-151.0, -122, -103]),
+              "wake-sleep": (samples, [-170.0, -140, -125], [-171.0, -141, -126])}
+    rows = [("MNIST", [(z, curves) for z in (3, 5, 10, 20, 200)]),
+            ("Frey Face", [(2, {"aevb": curves["aevb"]})] + [(z, curves) for z in (5, 10, 20)])]
+    assert is_png(plot_bound_curves(tmp_path / "f2.png", rows))
+
+    def decode(z):
+        return np.full((len(z), 560), 0.5, dtype=z.dtype)
+
+    manifolds = [("Frey Face", decode, FREY_SHAPE, np.float32),
+                 ("MNIST", lambda z: np.zeros((len(z), 784), z.dtype), (28, 28), np.float32)]
+    assert is_png(plot_manifolds(tmp_path / "f4.png", manifolds, n=5))
+    panels = [(f"N_z = {z}", np.random.default_rng(z).random((20, 784)), (28, 28)) for z in (2, 5)]
+    assert is_png(plot_sample_panels(tmp_path / "f5.png", panels, ncols=5))

@@ -92,3 +92,16 @@ def test_resume_differences_name_the_flags_and_unknown_saved_settings():
 def test_a_model_too_big_for_memory_is_a_run_error_naming_the_flags():
     with pytest.raises(RunError, match="--hidden 1000000000 --latent-dim 20 does not fit"):
         build_model(RunConfig(hidden=(10 ** 9,)), 784)
+
+
+def test_settings_saved_by_earlier_versions_resume():
+    """Runs saved before --objective, --k, --lr-schedule and --adam-eps existed, with
+    --obs-var 1.0 saved for a Bernoulli decoder, continue under today's defaults."""
+    older = {k: v for k, v in RunConfig().to_dict().items()
+             if k not in ("objective", "k", "lr_schedule", "adam_eps")}
+    assert resume_differences({**older, "obs_var": 1.0}, RunConfig()) == []
+    sgd = {**RunConfig(optimizer="sgd").to_dict(), "adam_eps": 1e-8}
+    assert resume_differences(sgd, RunConfig(optimizer="sgd")) == []
+    # a setting they did not have still differs when the run now asks for another value
+    assert resume_differences(older, RunConfig(objective="iwae", k=5, kl_warmup=0)) == [
+        "--objective (saved 'elbo', now 'iwae')", "--k (saved 1, now 5)"]

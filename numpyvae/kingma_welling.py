@@ -1,0 +1,527 @@
+"""Kingma & Welling (2014), Section 5 and Appendix C: the experiments' protocol, as settings.
+
+    data        MNIST (60000 train / 10000 test) and Frey Face (frey.py: 1600 / 365)
+    model       one hidden layer of tanh units in encoder and decoder: 500 for MNIST,
+                200 for Frey Face; a Bernoulli decoder for MNIST, for Frey Face a Gaussian
+                whose means are squashed by a sigmoid, with a learned log-variance
+                (likelihoods.SigmoidGaussianLikelihood, 'gaussian-sigmoid')
+    init        every parameter, weights and biases, ~ N(0, init_std^2)
+    methods     'aevb': estimator B (the closed-form KL), L = 1 sample of z per datapoint;
+                'wake-sleep': Hinton et al. (1995) on the same networks (objectives.wake_sleep)
+    prior       p(theta) = N(0, I) on the parameters (approximate MAP): per datapoint the
+                minimised loss is  -ELBO(x) + ||theta||^2 / (2 N_train),  Adagrad's weight
+                decay 1 / N_train (the same for wake-sleep: its gradient, plus theta / N_train)
+    optimizer   Adagrad (optim.Adagrad), minibatches of 100; the global step size is chosen
+                from {0.01, 0.02, 0.1}: each candidate trains the same initial model on the
+                same minibatches for ``select_samples`` training samples, the one with the
+                highest training lower bound then is the run (its first samples included)
+    measure     the lower bound per datapoint (estimator B, one z per datapoint, the KL in
+                closed form; the parameter prior not included) on the training and the test
+                set, at log-spaced numbers of training samples evaluated (Figure 2's x-axis;
+                a sample is one datapoint of a minibatch, wake-sleep's dreams not counted)
+
+Where the paper is silent, a choice, each a field of ``Settings``:
+    init_std = 0.01   N(0, 0.01) read as a standard deviation (so a variance of 1e-4), as
+                      in Kingma's later code (anglepy's init_w(std=1e-2)); init_std = 0.1
+                      is the other reading
+    mnist_binarize    'dynamic': every minibatch a fresh Bernoulli(pixel / 255) draw (the
+                      lower bound is then one on a binary data set); 'threshold' and 'none'
+                      (grey levels in the Bernoulli cross-entropy) are the alternatives
+    frey              pixels / 255 in [0, 1] (Kingma's code divides by 256); the split of frey.py
+    select_samples    "the first few iterations": 20000 samples (200 minibatches) per candidate
+    evaluation        the training bound over the whole training set; each evaluation draws
+                      the same binarization and noise (fixed-seed generators), so the curve
+                      moves only with the parameters
+    minibatches       a new random order of the training set every epoch, from the seed and
+                      the epoch number; N_train mod 100 examples left out of each epoch
+                      (none for MNIST and Frey Face)
+
+One run is (dataset, method, N_z): ``RunSpec``.  ``train_run`` trains it to a
+budget of training samples, resumably: its directory holds checkpoint.npz
+(model, Adagrad state, the Generator's state, samples so far, the record)
+and record.json, both rewritten atomically at every evaluation and every
+``save_seconds``; a run resumed from them continues bit for bit.
+"""
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from numpyvae.binarize import BINARIZE_MODES, binarize
+from numpyvae.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
+from numpyvae.evaluate import elbo
+from numpyvae.optim import Adagrad
+from numpyvae.progress import Progress, format_seconds
+from numpyvae.run import data_summary
+from numpyvae.trainer import TrainingStep
+from numpyvae.vae import VAE
+from numpyvae.validate import NonFiniteError
+
+# per data set: the paper's architecture and decoder, and Figure 2's latent sizes
+DATASETS = {
+    "mnist": {"hidden": 500, "likelihood": "bernoulli", "obs_var": 1.0,
+              "latent_dims": (3, 5, 10, 20, 200)},
+    "frey": {"hidden": 200, "likelihood": "gaussian-sigmoid", "obs_var": "learned",
+             "latent_dims": (2, 5, 10, 20)},
+}
+METHODS = {"aevb": "elbo", "wake-sleep": "wake-sleep"}   # method -> objectives.OBJECTIVES
+EXTRA_RUNS = (("mnist", "aevb", 2),)                      # Figures 4 and 5: a 2-d MNIST manifold
+EVAL_SEED = 2014                                          # of the evaluation's generators
+CHECKPOINT, RECORD = "checkpoint.npz", "record.json"
+PIECE_MINIBATCHES = 100       # train_run checks the time for a save after this many minibatches
+
+
+class ProtocolError(ValueError):
+    """Settings, a run name or a run directory that cannot be used; the message says which."""
+
+
+class RunDiverged(RuntimeError):
+    """A non-finite loss or gradient; the message names the run, the samples and the step size."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One curve of Figure 2: a data set, a method and the latent dimension N_z."""
+
+    dataset: str
+    method: str
+    latent_dim: int
+
+    @property
+    def name(self):
+        """'mnist-aevb-z3': the run's directory name."""
+        return f"{self.dataset}-{self.method}-z{self.latent_dim}"
+
+    @property
+    def label(self):
+        return f"{self.dataset} {self.method} N_z={self.latent_dim}"
+
+
+def all_runs():
+    """Every run of the reproduction: Figure 2's (each data set, both methods, its N_z),
+    then EXTRA_RUNS."""
+    runs = [RunSpec(d, m, z) for d, spec in DATASETS.items() for z in spec["latent_dims"]
+            for m in METHODS]
+    return runs + [RunSpec(*r) for r in EXTRA_RUNS]
+
+
+def select_runs(only=None):
+    """The runs matching ``only``: None (all), or patterns 'dataset[:method[:N_z]]', any
+    part '*', e.g. ['frey', 'mnist:aevb:3', 'mnist:*:20'].  An unknown pattern is an error."""
+    runs = all_runs()
+    if not only:
+        return runs
+    chosen = set()
+    for pattern in only:
+        parts = pattern.split(":")
+        matches = [r for r in runs if len(parts) <= 3 and all(
+            want in ("*", str(have)) for want, have in zip(parts, (r.dataset, r.method, r.latent_dim)))]
+        if not matches:
+            raise ProtocolError(
+                f"--only {pattern!r} matches no run; patterns are dataset[:method[:N_z]] with "
+                f"dataset in {tuple(DATASETS)}, method in {tuple(METHODS)}, e.g. mnist:aevb:3 "
+                "or frey or mnist:*:20")
+        chosen.update(matches)
+    return [r for r in runs if r in chosen]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The protocol's free choices (see the module docstring); messages name the demo's flags.
+
+    hidden : None for the paper's sizes (500 MNIST, 200 Frey Face), else this size for both
+    """
+
+    init_std: float = 0.01
+    step_sizes: tuple = (0.01, 0.02, 0.1)
+    select_samples: int = 20_000
+    batch_size: int = 100
+    mnist_binarize: str = "dynamic"
+    weight_prior: bool = True
+    hidden: int | None = None
+    points_per_decade: int = 4
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "step_sizes", tuple(float(s) for s in self.step_sizes))
+        if not (math.isfinite(self.init_std) and self.init_std > 0):
+            raise ProtocolError(f"--init-std must be a positive number, got {self.init_std!r}")
+        if not self.step_sizes or not all(math.isfinite(s) and s > 0 for s in self.step_sizes):
+            raise ProtocolError(f"--step-sizes must be positive numbers, got {self.step_sizes!r}")
+        for flag, value in (("--select-samples", self.select_samples),
+                            ("--batch-size", self.batch_size),
+                            ("--hidden", 1 if self.hidden is None else self.hidden),
+                            ("--points-per-decade", self.points_per_decade)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ProtocolError(f"{flag} must be a positive integer, got {value!r}")
+        if self.select_samples % self.batch_size:
+            raise ProtocolError(f"--select-samples ({self.select_samples}) must be a multiple "
+                                f"of --batch-size ({self.batch_size})")
+        if self.mnist_binarize not in BINARIZE_MODES:
+            raise ProtocolError(f"--mnist-binarize must be one of {BINARIZE_MODES}, "
+                                f"got {self.mnist_binarize!r}")
+
+    def to_dict(self):
+        return {**asdict(self), "step_sizes": list(self.step_sizes)}
+
+    def binarize_mode(self, dataset):
+        return self.mnist_binarize if dataset == "mnist" else "none"
+
+
+# ------------------------------------------------------------------ pieces --
+
+def build_model(spec, input_dim, settings):
+    """The run's VAE (float32), every parameter drawn from N(0, init_std^2) with
+    default_rng((seed, 0)) (the constructor's own init is overwritten)."""
+    arch = DATASETS[spec.dataset]
+    model = VAE(input_dim, (settings.hidden or arch["hidden"],), spec.latent_dim,
+                arch["likelihood"], arch["obs_var"], "tanh", np.float32, settings.seed)
+    init_normal(model.params, settings.init_std, np.random.default_rng((settings.seed, 0)))
+    return model
+
+
+def init_normal(params, std, rng):
+    """Every parameter (the whole FlatParams buffer) ~ N(0, std^2), in place."""
+    params.flat[...] = rng.normal(0.0, std, params.flat.size)
+
+
+def build_optimizer(params, step_size, n_train, settings):
+    """Adagrad with the global step size; weight decay 1/N_train: the gradient of the
+    per-datapoint share of -log N(theta; 0, I), ||theta||^2 / (2 N_train)."""
+    return Adagrad(params, lr=step_size, weight_decay=1.0 / n_train if settings.weight_prior else 0.0)
+
+
+def checkpoint_samples(budget, settings):
+    """The numbers of training samples at which a run is evaluated, up to ``budget``:
+    select_samples (where the curve starts), every 10^(j / points_per_decade) above it
+    rounded up to whole minibatches, and ``budget`` rounded up to whole minibatches."""
+    b, per = settings.batch_size, settings.points_per_decade
+    budget = b * math.ceil(budget / b)
+    points = {min(settings.select_samples, budget), budget}
+    j = 0
+    while (s := b * math.ceil(10 ** (j / per) / b)) < budget:
+        if s > settings.select_samples:
+            points.add(s)
+        j += 1
+    return sorted(points)
+
+
+def lower_bound(model, x_u8, binarize_mode, stream, chunk=1000):
+    """Mean ELBO per datapoint (estimator B, one z each) of the uint8 data x_u8 (N, D),
+    in nats.  Generator default_rng((EVAL_SEED, stream)), fresh at every call: the same
+    binarization and noise at every evaluation.  ``chunk`` rows at a time."""
+    rng = np.random.default_rng((EVAL_SEED, stream))
+    total = 0.0
+    for i0 in range(0, x_u8.shape[0], chunk):
+        xb = binarize(x_u8[i0:i0 + chunk], binarize_mode, rng=rng, dtype=model.dtype)
+        total += float(np.sum(elbo(model, xb, rng)))
+    return total / x_u8.shape[0]
+
+
+def epoch_order(seed, epoch, n):
+    """The training set's order in ``epoch`` (0-based): a permutation of n from (seed, 2, epoch)."""
+    return np.random.default_rng((seed, 2, epoch)).permutation(n)
+
+
+# ------------------------------------------------------------ one training --
+
+class Trainer:
+    """One model under one step size, trained minibatch by minibatch.
+
+    state: model, optimizer, rng (default_rng((seed, 1)): binarization, eps,
+    wake-sleep's dreams) and ``samples`` (training samples so far, a multiple
+    of the batch size B).  Minibatch t (0-based) is rows j*B..(j+1)*B of
+    epoch e's order, (e, j) = divmod(t, N // B), so the state above is the
+    whole state of training.
+    """
+
+    def __init__(self, spec, data, settings, step_size, model=None, optimizer_state=None,
+                 rng_state=None, samples=0):
+        self.spec, self.data, self.settings, self.step_size = spec, data, settings, step_size
+        if model is None:
+            model = build_model(spec, data.x_train.shape[1], settings)
+        self.model = model
+        self.optimizer = build_optimizer(self.model.params, step_size, len(data.x_train),
+                                         settings)
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        self.rng = np.random.default_rng((settings.seed, 1))
+        if rng_state is not None:
+            self.rng.bit_generator.state = rng_state
+        self.samples = samples
+        self.mode = settings.binarize_mode(spec.dataset)
+        self.step = TrainingStep(self.model, self.optimizer, settings.batch_size, self.mode,
+                                 objective=METHODS[spec.method])
+        self._order = (None, None)                          # (epoch, permutation)
+
+    def train_to(self, samples, progress=None, first=0):
+        """Train until ``samples`` training samples have been seen; raises RunDiverged.
+        ``progress`` (a progress.Progress) counts the minibatches since ``first`` samples."""
+        b, n = self.settings.batch_size, self.data.x_train.shape[0]
+        steps_per_epoch = n // b
+        if steps_per_epoch < 1:
+            raise ProtocolError(f"{self.spec.dataset} has {n} training examples, fewer than "
+                                f"one minibatch (--batch-size {b})")
+        while self.samples < samples:
+            epoch, k = divmod(self.samples // b, steps_per_epoch)
+            if self._order[0] != epoch:
+                self._order = (epoch, epoch_order(self.settings.seed, epoch, n))
+            try:
+                self.step(self.data.x_train, self._order[1][k * b:(k + 1) * b], self.rng)
+            except NonFiniteError as e:
+                raise RunDiverged(f"{self.spec.label}, step size {self.step_size:g}: training "
+                                  f"diverged after {self.samples:,} samples ({e})") from None
+            self.samples += b
+            if progress is not None:
+                progress.update((self.samples - first) // b, examples=self.samples - first)
+
+    def evaluate(self):
+        """{'samples', 'train', 'test'}: the lower bounds per datapoint now."""
+        return {"samples": self.samples,
+                "train": lower_bound(self.model, self.data.x_train, self.mode, 0),
+                "test": lower_bound(self.model, self.data.x_test, self.mode, 1)}
+
+
+# ---------------------------------------------------------------- one run --
+
+def train_run(spec, data, settings, run_dir, budget, stream=None, save_seconds=60.0):
+    """Train ``spec`` on ``data`` (an ImageDataset) to ``budget`` training samples,
+    continuing from ``run_dir`` if it holds a checkpoint; returns the run's record:
+
+        run, dataset, method, latent_dim, objective, settings, data (sizes and checksums),
+        selection: {step size: training bound after select_samples (None if it diverged)},
+        step_size (the chosen one), curve: [{samples, train, test, seconds}], samples,
+        seconds (training and evaluation time so far, all step-size candidates included)
+
+    The step-size selection comes first (``select_step_size``); the curve
+    starts where it ends, at select_samples, and goes on at the points of
+    ``checkpoint_samples``.  The checkpoint and record.json are written after
+    the selection, at every evaluation and at least every ``save_seconds``.
+    """
+    stream = sys.stdout if stream is None else stream
+    run_dir = Path(run_dir)
+    trainer, record = _resume(spec, data, settings, run_dir)
+    if trainer is None:
+        trainer, record = select_step_size(spec, data, settings, stream)
+        _save(run_dir, trainer, record)
+    points = [p for p in checkpoint_samples(int(budget), settings) if p > trainer.samples]
+    if not points:
+        print(f"{spec.label}: done ({trainer.samples:,} samples)", file=stream, flush=True)
+        return record
+    first, b = trainer.samples, settings.batch_size
+    progress = Progress((points[-1] - first) // b, step_name="minibatch", unit="samples",
+                        label=f"{spec.label} (step size {trainer.step_size:g})", stream=stream)
+    clock = time.perf_counter()
+
+    def save(point=None):
+        nonlocal clock
+        now = time.perf_counter()
+        record["seconds"] += now - clock
+        clock = now
+        if point is not None:
+            record["curve"].append({**point, "seconds": record["seconds"]})
+        _save(run_dir, trainer, record)
+
+    try:
+        for target in points:
+            while trainer.samples < target:       # in pieces, to save on time
+                trainer.train_to(min(target, trainer.samples + PIECE_MINIBATCHES * b),
+                                 progress, first)
+                if time.perf_counter() - clock > save_seconds:
+                    save()
+            save(trainer.evaluate())
+            point = record["curve"][-1]
+            progress.close()
+            print(_point_line(spec, point), file=stream, flush=True)
+    finally:
+        progress.close()
+    return record
+
+
+def select_step_size(spec, data, settings, stream=None):
+    """The paper's choice of Adagrad's global step size, by the training bound.
+
+    Each of settings.step_sizes trains a Trainer from the same initial
+    parameters on the same minibatches and noise for select_samples training
+    samples; the highest training lower bound wins (ties: the smaller step
+    size; a candidate that diverges is out).  Returns (winner, record) with
+    the record's first curve point the winner's, at select_samples.
+    """
+    stream = sys.stdout if stream is None else stream
+    start = time.perf_counter()
+    best, selection = None, {}
+    for step_size in settings.step_sizes:
+        trainer = Trainer(spec, data, settings, step_size)
+        try:
+            trainer.train_to(settings.select_samples)
+            bound = lower_bound(trainer.model, data.x_train, trainer.mode, 0)
+        except (RunDiverged, NonFiniteError) as e:
+            why = e if isinstance(e, RunDiverged) else (
+                f"{spec.label}, step size {step_size:g}: the training bound overflowed ({e})")
+            print(f"  {why}: out of the selection", file=stream, flush=True)
+            selection[f"{step_size:g}"] = None
+            continue
+        selection[f"{step_size:g}"] = bound
+        print(f"{spec.label}: step size {step_size:g}: training bound {bound:.2f} after "
+              f"{settings.select_samples:,} samples", file=stream, flush=True)
+        if best is None or bound > best[0]:
+            best = (bound, trainer)
+    if best is None:
+        raise RunDiverged(f"{spec.label}: every step size in {settings.step_sizes} diverged "
+                          "within --select-samples; try smaller --step-sizes or --init-std")
+    trainer = best[1]
+    point = trainer.evaluate()
+    point["seconds"] = time.perf_counter() - start
+    record = {"run": spec.name, "dataset": spec.dataset, "method": spec.method,
+              "latent_dim": spec.latent_dim, "objective": METHODS[spec.method],
+              "settings": settings.to_dict(),
+              "data": data_summary(data.x_train, data.x_test, data.image_shape),
+              "selection": selection, "step_size": trainer.step_size, "curve": [point],
+              "samples": trainer.samples, "seconds": point["seconds"]}
+    print(_point_line(spec, point), file=stream, flush=True)
+    return trainer, record
+
+
+def _resume(spec, data, settings, run_dir):
+    """(trainer, record) from run_dir's checkpoint, or (None, None) if there is none."""
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        return None, None
+    try:
+        saved = load_checkpoint(path)
+    except (OSError, ValueError, KeyError) as e:
+        raise ProtocolError(f"cannot resume {run_dir}: {path.name} is unreadable ({e}); "
+                            "remove the directory or pass --overwrite") from None
+    record = saved.metrics
+    differ = [f"{k} (saved {record['settings'].get(k)!r}, now {v!r})"
+              for k, v in settings.to_dict().items() if record["settings"].get(k) != v]
+    if differ:
+        raise ProtocolError(f"cannot resume {run_dir}: its settings differ: {'; '.join(differ)}. "
+                            "Pass the saved settings, --overwrite to start it afresh, or "
+                            "another --out")
+    if record["data"] != data_summary(data.x_train, data.x_test, data.image_shape):
+        raise ProtocolError(f"cannot resume {run_dir}: it was trained on other data "
+                            f"({record['data']})")
+    trainer = Trainer(spec, data, settings, record["step_size"], model=saved.model,
+                      optimizer_state=saved.optimizer_state, rng_state=saved.rng_state,
+                      samples=saved.epoch)
+    return trainer, record
+
+
+def _save(run_dir, trainer, record):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record["samples"] = trainer.samples
+    save_checkpoint(run_dir / CHECKPOINT, trainer.model, trainer.optimizer, trainer.rng,
+                    trainer.samples, record)
+    write_json_atomic(run_dir / RECORD, record)
+
+
+def _point_line(spec, point):
+    return (f"{spec.label}: {point['samples']:9.3g} samples  lower bound train "
+            f"{point['train']:9.2f}  test {point['test']:9.2f}  "
+            f"({format_seconds(point['seconds'])})")
+
+
+def load_record(run_dir):
+    """The record.json of a run directory, or None if it has none."""
+    path = Path(run_dir) / RECORD
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+# ----------------------------------------------------- the whole experiment --
+
+RUNS_DIR, RESULTS = "runs", "results.json"
+FIGURES = {"bounds": "figure2_bounds.png", "manifolds": "figure4_manifolds.png",
+           "samples": "figure5_samples.png"}
+SAMPLE_LATENT_DIMS = (2, 5, 10, 20)                  # Figure 5's MNIST models
+DATASET_TITLES = {"mnist": "MNIST", "frey": "Frey Face"}
+
+
+def reproduce(out_dir, runs, data, settings, budgets, stream=None, overwrite=False):
+    """Train ``runs`` (RunSpecs) one after the other, each to ``budgets[dataset]``
+    training samples, in ``out_dir``/runs/<run name>/, resuming what is there
+    (``overwrite``: start the given runs afresh); after each run rewrite
+    out_dir/results.json; at the end draw the figures.  ``data`` maps each
+    data set of ``runs`` to its ImageDataset.  Returns (results, figure paths):
+    results as in results.json, with every run found in out_dir.
+    """
+    stream = sys.stdout if stream is None else stream
+    out_dir = Path(out_dir)
+    results = write_results(out_dir)
+    for i, spec in enumerate(runs, 1):
+        run_dir = out_dir / RUNS_DIR / spec.name
+        if overwrite:
+            for name in (CHECKPOINT, RECORD):
+                (run_dir / name).unlink(missing_ok=True)
+        print(f"[run {i}/{len(runs)}] {spec.label}: to {budgets[spec.dataset]:,} training "
+              f"samples in {run_dir}", file=stream, flush=True)
+        train_run(spec, data[spec.dataset], settings, run_dir, budgets[spec.dataset], stream)
+        results = write_results(out_dir)
+    return results, draw_figures(out_dir)
+
+
+def collect_records(out_dir):
+    """{run name: record} of every run in out_dir/runs that has a record.json, in
+    all_runs() order."""
+    return {spec.name: record for spec in all_runs()
+            if (record := load_record(Path(out_dir) / RUNS_DIR / spec.name)) is not None}
+
+
+def write_results(out_dir):
+    """Write out_dir/results.json, {"paper": ..., "runs": collect_records(out_dir)};
+    returns that dict."""
+    results = {"paper": "Kingma & Welling (2014), Auto-Encoding Variational Bayes, Section 5",
+               "runs": collect_records(out_dir)}
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_json_atomic(Path(out_dir) / RESULTS, results)
+    return results
+
+
+def draw_figures(out_dir):
+    """Figures 2, 4 and 5 from the runs in out_dir/runs, as far as they exist:
+    Figure 2 from every record; Figure 4 from the AEVB N_z = 2 models (Frey Face,
+    MNIST); Figure 5 from the MNIST AEVB models of SAMPLE_LATENT_DIMS.  Returns the
+    paths written."""
+    from numpyvae.plots import plot_bound_curves, plot_manifolds, plot_sample_panels
+
+    out_dir = Path(out_dir)
+    records = collect_records(out_dir)
+    paths, rows = [], []
+    for dataset, spec in DATASETS.items():
+        panels = []
+        for latent_dim in spec["latent_dims"]:
+            curves = {}
+            for method in METHODS:
+                record = records.get(RunSpec(dataset, method, latent_dim).name)
+                if record and record["curve"]:
+                    curve = record["curve"]
+                    curves[method] = tuple(np.array([p[k] for p in curve])
+                                           for k in ("samples", "train", "test"))
+            if curves:
+                panels.append((latent_dim, curves))
+        if panels:
+            rows.append((DATASET_TITLES[dataset], panels))
+    if rows:
+        paths.append(plot_bound_curves(out_dir / FIGURES["bounds"], rows))
+
+    def model_of(dataset, latent_dim):
+        path = out_dir / RUNS_DIR / RunSpec(dataset, "aevb", latent_dim).name / CHECKPOINT
+        return load_checkpoint(path).model if path.exists() else None
+
+    manifolds = [(f"{DATASET_TITLES[d]} (AEVB, N_z = 2)", m.decode,
+                  tuple(records[RunSpec(d, "aevb", 2).name]["data"]["image_shape"]), m.dtype)
+                 for d in ("frey", "mnist") if (m := model_of(d, 2)) is not None]
+    if manifolds:
+        paths.append(plot_manifolds(out_dir / FIGURES["manifolds"], manifolds))
+    rng = np.random.default_rng((EVAL_SEED, 2))
+    samples = [(f"MNIST, N_z = {z}", m.sample(100, rng),
+                tuple(records[RunSpec("mnist", "aevb", z).name]["data"]["image_shape"]))
+               for z in SAMPLE_LATENT_DIMS if (m := model_of("mnist", z)) is not None]
+    if samples:
+        paths.append(plot_sample_panels(out_dir / FIGURES["samples"], samples))
+    return paths
