@@ -124,7 +124,7 @@ BUGS = [
        "c_t = math.sqrt(1 / (1 - self.b2))")],
      ("optim.AdamFast", "4 updates")),
     ("Adam's eps not rescaled",
-     [("optim", "AdamFast._update", "tmp += self.eps * c_t", "tmp += self.eps")],
+     [("optim", "AdamFast._update", "eps_t = self.eps * c_t", "eps_t = self.eps")],
      ("optim.AdamFast", "4 updates")),
 ]
 
