@@ -263,7 +263,7 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     try:
-        data = load_data(args.data_dir)
+        data = load_data("mnist", args.data_dir)
     except RunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -165,7 +165,7 @@ def main(argv=None):
                 saved = load_checkpoint(checkpoint)
             except (OSError, ValueError) as e:
                 raise RunError(f"--run {args.run}: {e}") from None
-        data = load_data(args.data_dir)
+        data = load_data("mnist", args.data_dir)
         out.mkdir(parents=True, exist_ok=True)
         if args.run:
             model, binarize = saved.model, saved.metrics["config"]["binarize"]

@@ -1,10 +1,11 @@
-"""Train a VAE on MNIST on the CPU, then evaluate and plot it.
+"""Train a VAE on MNIST (or Frey Face) on the CPU, then evaluate and plot it.
 
     python demos/train_mnist.py --data-dir DIR               # the PyTorch VAE example's setup
     python demos/train_mnist.py --latent-dim 2 --out runs/z2 # + manifold.png (K&W Figure 4)
     python demos/train_mnist.py --binarize dynamic --optimizer adagrad --lr 0.01 --hidden 500
     python demos/train_mnist.py --resume --epochs 20         # continue runs/mnist to 20 epochs
     python demos/train_mnist.py --objective iwae --k 5       # the IWAE bound (Burda et al. 2016)
+    python demos/train_mnist.py --dataset frey --likelihood gaussian-sigmoid --out runs/frey
 
 Defaults reproduce the PyTorch VAE example: 784-400-20 ReLU, Bernoulli
 decoder on grey levels, Adam lr 1e-3, batch 128, 10 epochs, float32, seed 0.
@@ -26,7 +27,6 @@ data, --out, a checkpoint that cannot be resumed), with one "error:" line;
 import argparse
 import os
 import sys
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
@@ -39,7 +39,7 @@ except ImportError:
 from numpyvae.binarize import BINARIZE_MODES
 from numpyvae.layers import ACTIVATIONS
 from numpyvae.likelihoods import LIKELIHOODS
-from numpyvae.mnist import MNISTDownloadError, load_mnist
+from numpyvae.datasets import DATASETS, DataUnavailable, load_dataset_noting_warnings
 from numpyvae.objectives import OBJECTIVES
 from numpyvae.run import Interrupted, fit
 from numpyvae.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, RunConfig, RunError
@@ -113,9 +113,14 @@ def parser():
                        help="seeds the weights, the shuffling and all training noise "
                             "(default: %(default)s)")
     data = p.add_argument_group("data")
+    data.add_argument("--dataset", choices=DATASETS, default=DEFAULTS.dataset,
+                      help="mnist (or any MNIST-layout data set in --data-dir: Fashion-MNIST, "
+                           "KMNIST), or frey: the Frey Face set of Kingma & Welling, 28x20 "
+                           "grey faces without labels, e.g. with --likelihood gaussian-sigmoid "
+                           "(default: %(default)s)")
     data.add_argument("--data-dir", default=DEFAULTS.data_dir, metavar="DIR",
-                      help="directory holding the four MNIST IDX files (default: the download "
-                           "cache, see numpyvae.mnist)")
+                      help="directory holding the data set's files: the four MNIST IDX files, "
+                           "or frey_rawface.mat (default: the download cache)")
     data.add_argument("--binarize", choices=BINARIZE_MODES, default=DEFAULTS.binarize,
                       help="none: grey levels x/255; dynamic: a fresh Bernoulli(x/255) draw per "
                            "batch; threshold: x/255 > 0.5 (default: %(default)s)")
@@ -143,7 +148,7 @@ def main(argv=None):
     resume, overwrite = args.pop("resume"), args.pop("overwrite")
     try:
         config = RunConfig(**args)
-        data = load_data(config.data_dir)
+        data = load_data(config.dataset, config.data_dir)
         fit(config, data, resume=resume, overwrite=overwrite)
     except RunError as e:  # bad settings or data, an --out or a checkpoint that does not fit
         print(f"error: {e}", file=sys.stderr)
@@ -160,17 +165,16 @@ def main(argv=None):
     return 0
 
 
-def load_data(data_dir):
-    """load_mnist(data_dir), its warnings printed as one line each, its failures as RunError."""
+def load_data(dataset, data_dir):
+    """The data set by name, its warnings printed as one line each, its failures as RunError."""
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            data = load_mnist(data_dir)
-    except (OSError, MNISTDownloadError, ValueError) as e:  # ValueError: mnist's IDXError
-        where = "no MNIST data" if data_dir is None else "--data-dir"
-        raise RunError(f"{where}: {e}") from None
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+        data, notes = load_dataset_noting_warnings(dataset, data_dir)
+    except DataUnavailable as e:
+        if data_dir is None:
+            raise RunError(str(e)) from None
+        raise RunError(f"--data-dir: {str(e).split(': ', 1)[1]}") from None
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
     return data
 
 

@@ -13,6 +13,7 @@ from os import PathLike, fspath
 import numpy as np
 
 from numpyvae.binarize import BINARIZE_MODES
+from numpyvae.datasets import DATASETS
 from numpyvae.layers import ACTIVATIONS
 from numpyvae.likelihoods import LIKELIHOODS
 from numpyvae.objectives import OBJECTIVES
@@ -62,7 +63,8 @@ class RunConfig:
     optimizers), ``batch_size`` (a batch larger than the data set is the
     whole data set), ``epochs``.
     Evaluation: ``eval_k`` importance samples for the final log p(x) (0
-    skips it).  Recorded only: ``data_dir``; ``out`` is the run's directory.
+    skips it).  Data: ``dataset`` (datasets.DATASETS: 'mnist' or 'frey'), read
+    from ``data_dir`` (else the download cache); ``out`` is the run's directory.
     """
 
     epochs: int = 10
@@ -85,6 +87,7 @@ class RunConfig:
     dtype: str = "float32"
     limit: int | None = None
     eval_k: int = 1000
+    dataset: str = "mnist"
     data_dir: str | None = None
     out: str = "runs/mnist"
 
@@ -107,7 +110,7 @@ class RunConfig:
         self.hidden = _hidden_sizes(self.hidden)
         choices = {"activation": tuple(ACTIVATIONS), "likelihood": LIKELIHOODS,
                    "binarize": BINARIZE_MODES, "optimizer": tuple(OPTIMIZERS), "dtype": DTYPES,
-                   "objective": OBJECTIVES, "lr_schedule": LR_SCHEDULES}
+                   "objective": OBJECTIVES, "lr_schedule": LR_SCHEDULES, "dataset": DATASETS}
         for name, valid in choices.items():
             check_choice(getattr(self, name), flag(name), valid)
         self.obs_var = _obs_var(self.obs_var, self.likelihood)
@@ -187,11 +190,11 @@ def resume_differences(saved, config):
 
 def as_this_version(saved):
     """A run's saved settings as this version writes them.  Runs saved before
-    --objective, --k, --lr-schedule and --adam-eps existed trained with the ELBO,
-    k = 1, a constant learning rate and Adam's eps 1e-8; they also saved
+    --objective, --k, --lr-schedule, --adam-eps and --dataset existed trained on
+    MNIST with the ELBO, k = 1, a constant learning rate and Adam's eps 1e-8; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
     optimizers, which this version records as None (unused)."""
-    saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", **saved}
+    saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist", **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):

@@ -96,7 +96,7 @@ def test_demo_parses_model_flags():
 def test_demo_divergence_exits_nonzero_and_keeps_the_last_good_checkpoint(
         tmp_path, monkeypatch, capsys):
     demo = load_demo()
-    monkeypatch.setattr(demo, "load_mnist", lambda data_dir: synthetic())
+    monkeypatch.setattr(demo, "load_dataset_noting_warnings", lambda name, data_dir: (synthetic(), []))
     ckpt = tmp_path / "run" / CHECKPOINT
     real = VAE.loss_terms_and_grads
     seen = {"calls": 0}
@@ -125,7 +125,7 @@ def test_demo_divergence_exits_nonzero_and_keeps_the_last_good_checkpoint(
 
 def test_demo_resume_continues_a_run(tmp_path, monkeypatch, capsys):
     demo = load_demo()
-    monkeypatch.setattr(demo, "load_mnist", lambda data_dir: synthetic())
+    monkeypatch.setattr(demo, "load_dataset_noting_warnings", lambda name, data_dir: (synthetic(), []))
     flags = ["--out", str(tmp_path / "run"), "--hidden", "16", "--latent-dim", "2",
              "--eval-k", "5"]
     assert demo.main(flags + ["--epochs", "1"]) == 0
@@ -249,6 +249,32 @@ def test_metrics_json_keeps_number_lists_on_one_line():
     obj = {"a": [1.5, -2e-05, 3], "b": {"c": [], "d": ["x"], "e": [[1, 2], [3]]}}
     text = to_json(obj)
     assert json.loads(text) == obj and "[1.5, -2e-05, 3]" in text
+
+
+def test_demo_trains_on_frey_face_by_name(frey_dir, tmp_path, capsys):
+    """--dataset frey: 28x20 faces without labels, through training, evaluation,
+    checkpoint and every plot of a run."""
+    out = tmp_path / "frey"
+    code = load_demo().main(["--dataset", "frey", "--data-dir", str(frey_dir), "--out", str(out),
+                             "--likelihood", "gaussian-sigmoid", "--hidden", "20",
+                             "--latent-dim", "2", "--epochs", "2", "--eval-k", "5"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "1,600 train / 365 test" in captured.out
+    metrics = json.loads((out / METRICS).read_text())
+    assert metrics["config"]["dataset"] == "frey"
+    assert metrics["data"]["image_shape"] == [28, 20]
+    assert math.isfinite(metrics["final"]["test_nll"])
+    for name in PLOTS.values():
+        assert (out / name).exists(), name      # manifold.png too: latent dim 2
+
+
+def test_demo_names_the_missing_frey_file(tmp_path, capsys):
+    code = load_demo().main(["--dataset", "frey", "--data-dir", str(tmp_path),
+                             "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: --data-dir: ") and "frey_rawface.mat" in err
+    assert not (tmp_path / "run").exists()
 
 
 # ------------------------------------------------ the evaluation's cost, told --

@@ -40,7 +40,7 @@ def saved_run(tmp_path_factory, demo, data_dir):
     """A directory holding checkpoint.npz and metrics.json after 1 epoch of the TINY_FLAGS run."""
     config = tiny_config(tmp_path_factory.mktemp("saved"), epochs=1, kl_warmup=0.0,
                          batch_size=128, binarize="none", data_dir=str(data_dir))
-    quiet_fit(config, demo.load_data(str(data_dir)))
+    quiet_fit(config, demo.load_data("mnist", str(data_dir)))
     return config.out
 
 

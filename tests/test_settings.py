@@ -105,3 +105,9 @@ def test_settings_saved_by_earlier_versions_resume():
     # a setting they did not have still differs when the run now asks for another value
     assert resume_differences(older, RunConfig(objective="iwae", k=5, kl_warmup=0)) == [
         "--objective (saved 'elbo', now 'iwae')", "--k (saved 1, now 5)"]
+
+
+def test_dataset_is_a_setting_by_name():
+    assert RunConfig(dataset="frey").dataset == "frey"
+    with pytest.raises(RunError, match=r"--dataset must be one of \('mnist', 'frey'\)"):
+        RunConfig(dataset="cifar")
