@@ -28,8 +28,11 @@ Exit status: 0 done, 1 training diverged, 2 bad flags or no data, 130 Ctrl-C.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
 
 try:
     import numpyvae  # noqa: F401  (installed, or run from the source tree below)
