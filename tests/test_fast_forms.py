@@ -198,7 +198,11 @@ def test_log_weights_fast_agrees_with_log_weights(dtype, data):
     d, h = x.shape[1], hidden.shape[1]
     bound = eps_of(dtype) * ((d + h + 8) * terms
                              + 4 * (np.abs(fwd.logpx) + np.abs(logpz) + np.abs(logq)))
-    assert np.all(np.abs(logw_fast.astype(f64) - logw) <= bound)
+    # where z overflows (std = exp(logvar / 2) past float32's range with weights x3),
+    # both forms give the same -inf; everywhere else they agree within the bound
+    overflowed = ~np.isfinite(logw)
+    np.testing.assert_array_equal(logw_fast[overflowed], logw[overflowed])
+    assert np.all(np.abs(logw_fast.astype(f64) - logw)[~overflowed] <= bound[~overflowed])
 
 
 @pytest.mark.parametrize("likelihood", ["gaussian", "gaussian-sigmoid"])
