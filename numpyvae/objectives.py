@@ -201,18 +201,19 @@ def log_weights_fast(model, x, eps):
     w_out, b_out = model.decoder.layer_params(model.params, -1)
     centred = x - 0.5                                                      # (N, D)
     per_example = centred @ w_out.T                                        # (N, H)
-    logpx = np.einsum("knh,nh->kn", hidden.reshape(k, n, -1), per_example)
-    logpx += centred @ b_out                                               # (k, N)
+    # logw accumulates log p(x|z) (its two parts), then + log p(z) - log q(z|x)
+    logw = np.einsum("knh,nh->kn", hidden.reshape(k, n, -1), per_example)
+    logw += centred @ b_out                                               # (k, N)
     ones = np.ones(logits.shape[1], dtype=logits.dtype)
     a = np.abs(logits, out=logits)                                         # (kN, D), in place
-    logpx -= 0.5 * (a @ ones).reshape(k, n)
+    logw -= 0.5 * (a @ ones).reshape(k, n)
     np.negative(a, out=a)
     np.exp(a, out=a)
     np.log1p(a, out=a)                                                     # log1p(exp(-|l|))
-    logpx -= (a @ ones).reshape(k, n)
-    logpx += standard_normal_log_density_forward(z)[0]
-    logpx -= log_density_at_sample_forward(eps, logvar)[0]
-    return logpx
+    logw -= (a @ ones).reshape(k, n)
+    logw += standard_normal_log_density_forward(z)[0]
+    logw -= log_density_at_sample_forward(eps, logvar)[0]
+    return logw
 
 
 def bound(model, x, objective, eps):
