@@ -18,8 +18,10 @@ Prints, for the default model (784-400-20 ReLU, Bernoulli, Adam):
 2. epoch: median seconds of a full epoch of the default run (469 steps of
    trainer.train_epoch plus the test-set -ELBO), over --epochs epochs.
 3. eval: importance-weighted log-likelihood at k=5000 on --eval-examples
-   test images, against the matrix products of the same decoder passes,
-   the two timed alternately chunk by chunk; scaled linearly to the 10,000
+   test images, as the run computes it (one Python thread per BLAS thread,
+   each with a one-thread BLAS) and on one Python thread (BLAS on its own
+   threads), against the matrix products of the same decoder passes, the
+   three timed alternately block by block; scaled linearly to the 10,000
    test images.
 5. iwae: median ms of an IWAE training step (objective 'iwae', k = 5 and
    50, batch 100) of the IWAE paper's model (784-200-200-50 tanh,
@@ -57,9 +59,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from matmul_floor import decoder_forward_products, training_step_products  # noqa: E402
 
 from numpyvae import VAE, AdamFast  # noqa: E402
+from numpyvae.blas import blas_threads, limited_blas_threads  # noqa: E402
 from numpyvae.evaluate import chunk_sizes, evaluate_elbo, importance_weighted_log_likelihood  # noqa: E402
 from numpyvae.mnist import load_mnist  # noqa: E402
-from numpyvae.run import eval_inputs  # noqa: E402
+from numpyvae.run import EVAL_BATCH_ELEMENTS, eval_inputs  # noqa: E402
 from numpyvae.trainer import TrainingStep, train_epoch  # noqa: E402
 
 
@@ -173,28 +176,42 @@ def iwae_model(dtype=np.float32):
 
 
 def bench_eval(data, n_examples, k, model=None, label="3"):
+    """The evaluation as the run does it (all threads BLAS would use, each
+    with a one-thread BLAS; blas.py), the serial textbook loop (one Python
+    thread, BLAS on its default threads) and the matrix products of the same
+    decoder passes (on BLAS's threads), the three alternating block by block."""
     model = default_model(np.float32) if model is None else model
     x = eval_inputs(data.x_test[:n_examples], "none", np.float32)
     rng = np.random.default_rng(0)
+    workers = blas_threads() or 1
     importance_weighted_log_likelihood(model, x[:2], k, rng)  # warm up
-    # The same decoder rows (k per example) in passes of the size evaluate uses,
-    # timed example by example, alternating with the evaluation itself.
-    kc, n_chunk = chunk_sizes(model, k, n_examples, 2 ** 20)
+    kc, n_chunk = chunk_sizes(model, k, n_examples, EVAL_BATCH_ELEMENTS)
     rows = kc * n_chunk
     products = decoder_forward_products(model, rows, rng)
-    eval_s = mm_s = 0.0
-    for i0 in range(0, n_examples, n_chunk):
+    block = max(n_chunk, 20)            # examples per timed call: enough for every thread
+    serial_s = threaded_s = mm_s = 0.0
+    for i0 in range(0, n_examples, block):
+        xb = x[i0:i0 + block]
         t = time.perf_counter()
-        importance_weighted_log_likelihood(model, x[i0:i0 + n_chunk], k, rng)
-        eval_s += time.perf_counter() - t
+        importance_weighted_log_likelihood(model, xb, k, rng)
+        serial_s += time.perf_counter() - t
+        with limited_blas_threads(1):
+            t = time.perf_counter()
+            importance_weighted_log_likelihood(model, xb, k, rng, EVAL_BATCH_ELEMENTS // workers,
+                                               workers=workers)
+            threaded_s += time.perf_counter() - t
+        passes = -(-xb.shape[0] * k // rows)     # decoder passes of ``rows`` rows
         t = time.perf_counter()
-        products()
-        mm_s += (time.perf_counter() - t) * (min(n_chunk, n_examples - i0) * k / rows)
+        for _ in range(passes):
+            products()
+        mm_s += (time.perf_counter() - t) * (xb.shape[0] * k / rows) / passes
     scale = 10_000 / n_examples
     print(f"\n{label}. importance-weighted log p(x), k={k}, {n_examples:,} test images "
           f"({n_examples * k:,} decoder passes):")
-    print(f"   eval {eval_s:.1f} s, its matrix products {mm_s:.1f} s, ratio {eval_s / mm_s:.2f}; "
-          f"10,000 images: ~{eval_s * scale / 60:.1f} min")
+    print(f"   as the run does it ({workers} threads, one BLAS thread each) {threaded_s:.1f} s, "
+          f"one thread (BLAS on {workers}) {serial_s:.1f} s, matrix products {mm_s:.1f} s; "
+          f"ratios to the products {threaded_s / mm_s:.2f} and {serial_s / mm_s:.2f}; "
+          f"10,000 images: ~{threaded_s * scale:.0f} s against ~{serial_s * scale:.0f} s")
 
 
 def bench_iwae_step(x_train, repeats, batch=100):

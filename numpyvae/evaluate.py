@@ -20,6 +20,8 @@ Everything here is forward-only and works for any likelihood of the model
 """
 
 import math
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,7 +29,8 @@ from numpyvae.objectives import OBJECTIVES, bound, log_weights_fast
 from numpyvae.validate import check_choice, check_generator, check_positive_int, check_vae
 
 
-def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_elements=2 ** 20):
+def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_elements=2 ** 20,
+                                       workers=1):
     """Per-example importance-weighted estimate of log p(x), in nats:
 
         log p(x_n) ~ logsumexp_j [ log p(x_n|z_nj) + log p(z_nj) - log q(z_nj|x_n) ] - log k
@@ -52,6 +55,15 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
         MNIST model evaluated fastest: larger arrays leave the L2 cache and
         need fresh pages for every temporary, and below 2**18 the matrix
         products get less efficient.
+    workers : int >= 1, threads computing pieces at once (1: this thread
+        alone).  NumPy's products and ufuncs release the GIL, so two
+        threads keep two cores busy with the whole of the work, elementwise
+        included; give each a one-thread BLAS (``blas.limited_blas_threads(1)``
+        around the call, as run.final_evaluation does), or the two threads'
+        products will fight over the cores.  The numbers do not depend on
+        ``workers``: this thread draws every eps in the canonical order and
+        the pieces are gathered in that order.  Memory: up to 2 * workers
+        pieces wait with their eps, ``workers`` of them computing.
 
     Returns
     -------
@@ -68,24 +80,62 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
     check_generator(rng)
     k = check_positive_int(k, "k")
     batch_elements = check_positive_int(batch_elements, "batch_elements")
+    workers = check_positive_int(workers, "workers")
     n_total, latent = x.shape[0], model.latent_dim
     kc, n_chunk = chunk_sizes(model, k, n_total, batch_elements)
 
+    def pieces():
+        """((i0, j0), (model, xc, eps)) for every decoder pass, in the canonical order."""
+        for i0 in range(0, n_total, n_chunk):
+            xc = x[i0:i0 + n_chunk]                               # (n, D)
+            for j0 in range(0, k, kc):
+                # (n, m, L) is the next piece of the canonical (N, k, L) stream,
+                # viewed as (m, n, L): sample-major, as log_weights_fast takes it
+                eps = rng.standard_normal((xc.shape[0], min(kc, k - j0), latent),
+                                          dtype=model.dtype).transpose(1, 0, 2)
+                yield (i0, j0), (model, xc, eps)
+
     result = np.empty(n_total, dtype=np.float64)
-    for i0 in range(0, n_total, n_chunk):
-        xc = x[i0:i0 + n_chunk]                                   # (n, D)
-        n = xc.shape[0]
-        logw = np.empty((k, n), dtype=np.float64)                 # log-weights of this chunk
-        for j0 in range(0, k, kc):
-            m = min(kc, k - j0)
-            # (n, m, L) is the next piece of the canonical (N, k, L) stream,
-            # viewed as (m, n, L): sample-major, as log_weights_fast takes it
-            eps = rng.standard_normal((n, m, latent), dtype=model.dtype).transpose(1, 0, 2)
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
-                logw[j0:j0 + m] = log_weights_fast(model, xc, eps)  # (m, n), cast to float64
-        result[i0:i0 + n] = logsumexp_fast(logw) - math.log(k)
+    for (i0, j0), piece_logw in in_order(_piece_log_weights, pieces(), workers):
+        m, n = piece_logw.shape
+        if j0 == 0:
+            logw = np.empty((k, n), dtype=np.float64)             # log-weights of this chunk
+        logw[j0:j0 + m] = piece_logw                              # (m, n), cast to float64
+        if j0 + m == k:
+            result[i0:i0 + n] = logsumexp_fast(logw) - math.log(k)
     model.check_finite(x, {"the importance-weighted log p(x)": result})
     return result
+
+
+def _piece_log_weights(model, xc, eps):
+    """log_weights_fast of one piece, (m, n); not finite values are let through
+    (the caller checks the result)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # thread-local
+        return log_weights_fast(model, xc, eps)
+
+
+def in_order(function, jobs, workers):
+    """Yield (key, function(*args)) for each (key, args) of ``jobs``, in order.
+
+    workers == 1: computed here, one after another.  workers > 1: a pool of
+    that many threads computes them, at most 2 * workers submitted ahead of
+    the one yielded; ``jobs`` is still consumed here, in order (so a
+    generator drawing random numbers draws them in the same order).
+    """
+    if workers == 1:
+        for key, args in jobs:
+            yield key, function(*args)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        waiting = deque()
+        for key, args in jobs:
+            waiting.append((key, pool.submit(function, *args)))
+            if len(waiting) > 2 * workers:
+                first_key, future = waiting.popleft()
+                yield first_key, future.result()
+        while waiting:
+            first_key, future = waiting.popleft()
+            yield first_key, future.result()
 
 
 def logsumexp_fast(a):

@@ -95,7 +95,8 @@ def summary(final, epochs):
                      f"{objective_name(final['objective'], final['k'])})")
     if final["test_nll"] is not None:
         lines.append(f"  -log p(x)      {final['test_nll']:8.2f}   (importance-weighted, "
-                     f"k={final['eval_k']}, {format_seconds(final['iw_seconds'])})")
+                     f"k={final['eval_k']}, {plural(final['eval_workers'], 'thread')}, "
+                     f"{format_seconds(final['iw_seconds'])})")
     lines.append(f"  active units   {final['active_units']:5d}/{final['latent_dim']}"
                  "   (Var_x E[z_u|x] > 0.01)")
     return "\n".join(lines)

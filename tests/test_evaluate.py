@@ -21,6 +21,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from numpyvae import VAE, Autoencoder
+from numpyvae.blas import limited_blas_threads
 from numpyvae.evaluate import (chunk_sizes, active_units, elbo, evaluate_bound, evaluate_elbo,
                                importance_weighted_log_likelihood)
 from numpyvae.gaussian import gaussian_log_density, standard_normal_log_density
@@ -182,6 +183,35 @@ def test_chunking_invariance_property(n, k, batch_elements):
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-10)
 
 
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 5), k=st.integers(1, 9), batch_elements=st.integers(1, 300),
+       workers=st.integers(2, 4))
+def test_threads_give_the_serial_numbers_bit_for_bit(n, k, batch_elements, workers):
+    """workers > 1 computes the same pieces, from the same eps stream, in
+    other threads: the estimate is identical, not just close."""
+    model = small_model("gaussian", "learned")
+    x = small_data(model, n)
+    with limited_blas_threads(1):
+        serial = importance_weighted_log_likelihood(model, x, k, np.random.default_rng(0),
+                                                    batch_elements)
+        threaded = importance_weighted_log_likelihood(model, x, k, np.random.default_rng(0),
+                                                      batch_elements, workers=workers)
+    np.testing.assert_array_equal(threaded, serial)
+
+
+def test_threads_on_the_default_model_give_the_serial_numbers():
+    """The default MNIST model's shapes (784-400-20, float32, k = 1000: one
+    example per piece, the run's final evaluation), serial against two threads."""
+    model = VAE(784, (400,), 20, dtype=np.float32, seed=0)
+    x = (np.random.default_rng(1).random((6, 784)) < 0.3).astype(np.float32)
+    with limited_blas_threads(1):
+        serial = importance_weighted_log_likelihood(model, x, 1000, np.random.default_rng(2))
+        threaded = importance_weighted_log_likelihood(model, x, 1000, np.random.default_rng(2),
+                                                      workers=2)
+    np.testing.assert_array_equal(threaded, serial)
+    assert np.all(np.isfinite(serial)) and np.all(serial < 0)
+
+
 def _peak_bytes(model, x, k, batch_elements):
     tracemalloc.start()
     try:
@@ -306,6 +336,8 @@ BAD_CALLS = [  # (call(model, x, rng, autoencoder), error, message)
      "k must be an integer, got '5'"),
     (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, r, batch_elements=0),
      ValueError, "batch_elements must be an integer >= 1"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, r, workers=0),
+     ValueError, "workers must be an integer >= 1"),
     (lambda m, x, r, a: importance_weighted_log_likelihood(m, x[:, :5], 5, r), ValueError,
      r"x must have shape \(N, 12\)"),
     (lambda m, x, r, a: importance_weighted_log_likelihood(m, x[0], 5, r), ValueError,

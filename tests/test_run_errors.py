@@ -386,7 +386,7 @@ def test_a_non_finite_test_number_is_divergence_and_never_saved(
         monkeypatch.setattr(run_module, "evaluate_elbo", evaluate)
         epochs, message = "2", "training diverged in epoch 2: on the test set, the KL term"
     else:
-        def evaluate(*args):
+        def evaluate(*args, **kwargs):
             raise overflow
 
         monkeypatch.setattr(run_module, "importance_weighted_log_likelihood", evaluate)
