@@ -90,12 +90,21 @@ def test_in_order_uses_the_threads_it_is_given():
     assert len(seen) == 2 and threading.get_ident() not in seen
 
 
-def test_in_order_passes_a_worker_error_on():
+@pytest.mark.parametrize("error", [ValueError("piece 3"), KeyboardInterrupt("piece 3")])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_in_order_passes_a_worker_error_on_and_stops_drawing(error, workers):
+    drawn = []
+
+    def jobs():
+        for i in range(50):
+            drawn.append(i)
+            yield i, (i,)
+
     def fails_at_3(i):
         if i == 3:
-            raise ValueError("piece 3")
+            raise error
         return i
 
-    for workers in (1, 2):
-        with pytest.raises(ValueError, match="piece 3"):
-            list(in_order(fails_at_3, ((i, (i,)) for i in range(8)), workers))
+    with pytest.raises(type(error), match="piece 3"):
+        list(in_order(fails_at_3, jobs(), workers))
+    assert len(drawn) <= 4 + 2 * workers     # at most 2 * workers drawn ahead

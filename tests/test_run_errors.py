@@ -7,6 +7,7 @@ no traceback and no numpy RuntimeWarning reached the user, and that every
 file that existed before the run is byte-identical afterwards.
 """
 
+import contextlib
 import errno
 import json
 import shutil
@@ -15,7 +16,8 @@ import warnings
 import numpy as np
 import pytest
 
-from numpyvae import VAE
+from numpyvae import VAE, blas
+from numpyvae import evaluate as evaluate_module
 from numpyvae import run as run_module
 from numpyvae.checkpoint import load_checkpoint
 from numpyvae.idx import write_idx
@@ -362,6 +364,47 @@ def test_a_run_stopped_midway_says_what_is_on_disk(demo, capsys, tmp_path, data_
                                      str(out)], capsys)
     assert got == code and message.format(out=out) in err, err
     assert not (out / METRICS).exists() or "final" not in strict_json(out / METRICS)
+
+
+def test_ctrl_c_in_an_evaluation_thread_restores_the_blas_threads(demo, capsys, tmp_path,
+                                                                  data_dir, monkeypatch):
+    """Ctrl-C while a worker thread computes a piece of log p(x): the run
+    exits 130 with its message, and OpenBLAS runs on as many threads as
+    before the evaluation set it to one."""
+    before = blas.blas_threads()
+    real = evaluate_module._piece_log_weights
+    seen = []
+
+    def piece(*args):
+        seen.append(blas.blas_threads())
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(evaluate_module, "_piece_log_weights", piece)
+    monkeypatch.setattr(run_module, "limited_blas_threads", _pretend_two_blas_threads(before))
+    monkeypatch.setattr(run_module, "EVAL_BATCH_ELEMENTS", 2 * 5 * 64)   # a piece per image
+    out = tmp_path / "run"
+    code, _, err, _ = run_demo(demo, ["--data-dir", str(data_dir), *TINY_FLAGS, "--out", str(out)],
+                               capsys)
+    assert code == 130 and "interrupted during the final evaluation" in err, err
+    # the pieces already handed to the pool still run (at most 2 * workers
+    # ahead of the one that raised); no new one is drawn
+    assert 3 <= len(seen) <= 3 + 2 * 2 and set(seen) <= {1, None}
+    assert blas.blas_threads() == before
+
+
+def _pretend_two_blas_threads(before):
+    """blas.limited_blas_threads that reports two BLAS threads, so that the run
+    evaluates in two Python threads on any machine (with a real BLAS the
+    count is still set to one and restored)."""
+    real = blas.limited_blas_threads
+
+    @contextlib.contextmanager
+    def limited(n):
+        with real(n):
+            yield 2
+    return limited
 
 
 # ------------------------------------------------------- divergence --
