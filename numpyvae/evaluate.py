@@ -62,8 +62,10 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
         around the call, as run.final_evaluation does), or the two threads'
         products will fight over the cores.  The numbers do not depend on
         ``workers``: this thread draws every eps in the canonical order and
-        the pieces are gathered in that order.  Memory: up to 2 * workers
-        pieces wait with their eps, ``workers`` of them computing.
+        the pieces are gathered in that order.  Memory: at most
+        2 * workers + 1 pieces handed out at once, ``workers`` of them
+        computing (each within ``batch_elements``), the rest holding only
+        their eps.
 
     Returns
     -------
@@ -110,7 +112,7 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
 def _piece_log_weights(model, xc, eps):
     """log_weights_fast of one piece, (m, n); not finite values are let through
     (the caller checks the result)."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # thread-local
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # per thread
         return log_weights_fast(model, xc, eps)
 
 
