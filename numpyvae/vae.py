@@ -95,9 +95,10 @@ class VAE(EncoderDecoder):
         (loss, _, _), grads = self.loss_terms_and_grads(x, rng, beta, eps, out, objective, k)
         return loss, grads
 
-    def log_likelihood(self, x, k=5000, rng=None, batch_elements=2 ** 20):
+    def log_likelihood(self, x, k=5000, rng=None, batch_elements=2 ** 20, workers=1):
         """Importance-weighted estimate of log p(x) per example, (N,) nats.
 
-        See evaluate.importance_weighted_log_likelihood.
+        See evaluate.importance_weighted_log_likelihood (``workers`` threads:
+        run them inside ``blas.limited_blas_threads(1)``).
         """
-        return importance_weighted_log_likelihood(self, x, k, rng, batch_elements)
+        return importance_weighted_log_likelihood(self, x, k, rng, batch_elements, workers)

@@ -210,6 +210,9 @@ def test_threads_on_the_default_model_give_the_serial_numbers():
                                                       workers=2)
     np.testing.assert_array_equal(threaded, serial)
     assert np.all(np.isfinite(serial)) and np.all(serial < 0)
+    with limited_blas_threads(1):
+        np.testing.assert_array_equal(
+            model.log_likelihood(x, 1000, np.random.default_rng(2), workers=2), serial)
 
 
 def _peak_bytes(model, x, k, batch_elements):
