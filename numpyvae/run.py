@@ -298,7 +298,10 @@ def final_evaluation(model, x_test, eval_k, stream=None, objective="elbo", k=1):
     log p(x) with ``eval_k`` samples (Burda et al. 2016; skipped if 0),
     reported as test_nll = -mean log p(x) (positive nats), and the active
     units (Var_x E_q[z_u] > 0.01).  A progress line runs during the
-    importance sampling, which dominates (k decoder passes per example).
+    importance sampling, which dominates (k decoder passes per example); it
+    runs in as many Python threads as OpenBLAS had threads, each with a
+    one-thread BLAS while it lasts (blas.limited_blas_threads; the number
+    is recorded as eval_workers), with the numbers of a single thread.
     A number that is not finite (validate.NonFiniteError) is divergence:
     TrainingDiverged, with epoch None.
     """
