@@ -60,9 +60,10 @@ from matmul_floor import decoder_forward_products, training_step_products  # noq
 
 from numpyvae import VAE, AdamFast  # noqa: E402
 from numpyvae.blas import blas_threads, limited_blas_threads  # noqa: E402
-from numpyvae.evaluate import chunk_sizes, evaluate_elbo, importance_weighted_log_likelihood  # noqa: E402
+from numpyvae.evaluate import (BATCH_ELEMENTS, chunk_sizes, evaluate_elbo,  # noqa: E402
+                               importance_weighted_log_likelihood)
 from numpyvae.mnist import load_mnist  # noqa: E402
-from numpyvae.run import EVAL_BATCH_ELEMENTS, eval_inputs  # noqa: E402
+from numpyvae.run import eval_inputs  # noqa: E402
 from numpyvae.trainer import TrainingStep, train_epoch  # noqa: E402
 
 
@@ -185,7 +186,7 @@ def bench_eval(data, n_examples, k, model=None, label="3"):
     rng = np.random.default_rng(0)
     workers = blas_threads() or 1
     importance_weighted_log_likelihood(model, x[:2], k, rng)  # warm up
-    kc, n_chunk = chunk_sizes(model, k, n_examples, EVAL_BATCH_ELEMENTS)
+    kc, n_chunk = chunk_sizes(model, k, n_examples, BATCH_ELEMENTS)
     rows = kc * n_chunk
     products = decoder_forward_products(model, rows, rng)
     block = max(n_chunk, 20)            # examples per timed call: enough for every thread
@@ -197,7 +198,7 @@ def bench_eval(data, n_examples, k, model=None, label="3"):
         serial_s += time.perf_counter() - t
         with limited_blas_threads(1):
             t = time.perf_counter()
-            importance_weighted_log_likelihood(model, xb, k, rng, EVAL_BATCH_ELEMENTS // workers,
+            importance_weighted_log_likelihood(model, xb, k, rng, BATCH_ELEMENTS // workers,
                                                workers=workers)
             threaded_s += time.perf_counter() - t
         passes = -(-xb.shape[0] * k // rows)     # decoder passes of ``rows`` rows

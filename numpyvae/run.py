@@ -34,7 +34,7 @@ from numpyvae import report
 from numpyvae.binarize import binarize
 from numpyvae.blas import limited_blas_threads
 from numpyvae.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
-from numpyvae.evaluate import (active_units, evaluate_bound, evaluate_elbo,
+from numpyvae.evaluate import (BATCH_ELEMENTS, active_units, evaluate_bound, evaluate_elbo,
                                importance_weighted_log_likelihood)
 from numpyvae.progress import Progress
 from numpyvae.rundir import CHECKPOINT, METRICS, check_out, prepare_out
@@ -42,11 +42,6 @@ from numpyvae.settings import (RESUMABLE_CHANGES, RunError, build_model, build_o
                                resume_differences)
 from numpyvae.trainer import TrainingDiverged, learning_rate, train_epoch, train_generator
 from numpyvae.validate import NonFiniteError
-
-# Decoder-pass elements of all evaluation threads together (see
-# evaluate.importance_weighted_log_likelihood: 2**20 is its default, where one
-# thread ran fastest)
-EVAL_BATCH_ELEMENTS = 2 ** 20
 
 # Evaluation's random streams, seeded independently of the run's seed.
 EVAL_SEED = 2014
@@ -332,13 +327,14 @@ def _final_numbers(model, x_test, eval_k, stream, objective, k):
         log_px = np.empty(n)
         # the cores the training's products ran on, each now a Python thread
         # with a one-thread BLAS (blas.py; 1 where the BLAS cannot be told),
-        # sharing the memory bound of one: as fast, and no larger a peak
+        # sharing the memory bound of one (evaluate.BATCH_ELEMENTS): as fast,
+        # and no larger a peak
         with limited_blas_threads(1) as blas_threads_before:
             workers = blas_threads_before or 1
             for i, i0 in enumerate(range(0, n, chunk)):
                 log_px[i0:i0 + chunk] = importance_weighted_log_likelihood(
                     model, x_test[i0:i0 + chunk], eval_k, rng,
-                    batch_elements=EVAL_BATCH_ELEMENTS // workers, workers=workers)
+                    batch_elements=BATCH_ELEMENTS // workers, workers=workers)
                 progress.update(i + 1, examples=min(n, i0 + chunk))
         progress.close()
         result["eval_workers"] = workers

@@ -19,7 +19,7 @@ import numpy as np
 
 from numpyvae import objectives
 from numpyvae.base import EncoderDecoder
-from numpyvae.evaluate import importance_weighted_log_likelihood
+from numpyvae.evaluate import BATCH_ELEMENTS, importance_weighted_log_likelihood
 from numpyvae.gaussian import kl_standard_normal_forward
 from numpyvae.validate import check_generator, check_positive_int
 
@@ -95,7 +95,7 @@ class VAE(EncoderDecoder):
         (loss, _, _), grads = self.loss_terms_and_grads(x, rng, beta, eps, out, objective, k)
         return loss, grads
 
-    def log_likelihood(self, x, k=5000, rng=None, batch_elements=2 ** 20, workers=1):
+    def log_likelihood(self, x, k=5000, rng=None, batch_elements=BATCH_ELEMENTS, workers=1):
         """Importance-weighted estimate of log p(x) per example, (N,) nats.
 
         See evaluate.importance_weighted_log_likelihood (``workers`` threads:

@@ -383,7 +383,7 @@ def test_ctrl_c_in_an_evaluation_thread_restores_the_blas_threads(demo, capsys, 
 
     monkeypatch.setattr(evaluate_module, "_piece_log_weights", piece)
     monkeypatch.setattr(run_module, "limited_blas_threads", _pretend_two_blas_threads(before))
-    monkeypatch.setattr(run_module, "EVAL_BATCH_ELEMENTS", 2 * 5 * 64)   # a piece per image
+    monkeypatch.setattr(run_module, "BATCH_ELEMENTS", 2 * 5 * 64)   # a piece per image
     out = tmp_path / "run"
     code, _, err, _ = run_demo(demo, ["--data-dir", str(data_dir), *TINY_FLAGS, "--out", str(out)],
                                capsys)
