@@ -59,11 +59,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from matmul_floor import decoder_forward_products, training_step_products  # noqa: E402
 
 from numpyvae import VAE, AdamFast  # noqa: E402
-from numpyvae.blas import blas_threads, limited_blas_threads  # noqa: E402
+from numpyvae.util.blas import blas_threads, limited_blas_threads  # noqa: E402
 from numpyvae.evaluate import (BATCH_ELEMENTS, chunk_sizes, evaluate_elbo,  # noqa: E402
                                importance_weighted_log_likelihood)
-from numpyvae.mnist import load_mnist  # noqa: E402
-from numpyvae.run import eval_inputs  # noqa: E402
+from numpyvae.data.mnist import load_mnist  # noqa: E402
+from numpyvae.run.fit import eval_inputs  # noqa: E402
 from numpyvae.trainer import TrainingStep, train_epoch  # noqa: E402
 
 

@@ -28,9 +28,10 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from numpyvae import VAE, Adam, AdamFast  # noqa: E402
-from numpyvae import layers, mlp  # noqa: E402
-from numpyvae.binarize import uniform_below_255  # noqa: E402
-from numpyvae.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast  # noqa: E402
+from numpyvae.ops import layers  # noqa: E402
+from numpyvae.model import mlp
+from numpyvae.data.binarize import uniform_below_255  # noqa: E402
+from numpyvae.ops.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast  # noqa: E402
 from numpyvae.trainer import TrainingStep  # noqa: E402
 
 BATCH, DTYPE = 128, np.float32

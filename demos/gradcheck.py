@@ -48,11 +48,13 @@ import numpy as np
 from scipy import stats
 from scipy.special import expit, logsumexp
 
-from numpyvae import gaussian, layers, likelihoods, mlp, objectives, optim
-from numpyvae.autoencoder import Autoencoder
+from numpyvae import objectives, optim
+from numpyvae.ops import gaussian, layers, likelihoods
+from numpyvae.model import mlp
+from numpyvae.model.autoencoder import Autoencoder
 from numpyvae.gradcheck import check_backward, check_parameter_gradients, constant_ratio, relative_error
-from numpyvae.params import FlatParams
-from numpyvae.vae import VAE
+from numpyvae.model.params import FlatParams
+from numpyvae.model.vae import VAE
 
 TOL = 1e-6          # backward rows: max relative error against central differences
 FLOOR = 1e-4        # sections 2 and 3: entries below FLOOR x |loss| count in absolute terms

@@ -46,11 +46,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other demos
 import numpy as np
 
 from numpyvae import VAE
-from numpyvae.binarize import to_unit_interval
-from numpyvae.gaussian import (log_density_at_sample_backward, log_density_at_sample_forward,
+from numpyvae.data.binarize import to_unit_interval
+from numpyvae.ops.gaussian import (log_density_at_sample_backward, log_density_at_sample_forward,
                                reparameterize_backward)
 from numpyvae.objectives import sampled_forward
-from numpyvae.settings import RunConfig, RunError, build_model, build_optimizer
+from numpyvae.run.settings import RunConfig, RunError, build_model, build_optimizer
 from numpyvae.trainer import train_epoch
 from train_mnist import load_data  # noqa: E402  (demos/train_mnist.py)
 
@@ -285,7 +285,7 @@ def main(argv=None):
     result = measure(model, x, args.samples, np.random.default_rng((args.seed, 2)))
     print(report(result))
     print(f"\n(measured in {time.perf_counter() - start:.1f} s)")
-    from numpyvae.plots import plot_gradient_variance  # matplotlib only when plotting
+    from numpyvae.run.plots import plot_gradient_variance  # matplotlib only when plotting
     print(f"wrote {plot_gradient_variance(plot_path, result)}")
     return 0
 

@@ -17,7 +17,7 @@ Writes to --out (default runs/pictures):
 
 The first three picture the model of --run (its checkpoint.npz), or, without
 --run, a default VAE trained --epochs epochs here (kept in --out/model/).
-Every training is numpyvae.run.fit, as in demos/train_mnist.py.
+Every training is numpyvae.run.fit.fit, as in demos/train_mnist.py.
 
 Exit status: 0 done, 1 a training diverged, 2 bad flags, no data, or files in the way.
 """
@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other demos
 
 import numpy as np
 
-from numpyvae.checkpoint import load_checkpoint
+from numpyvae.run.checkpoint import load_checkpoint
 from numpyvae.evaluate import active_units
-from numpyvae.gaussian import kl_standard_normal_forward
-from numpyvae.run import eval_inputs, fit
-from numpyvae.rundir import CHECKPOINT
-from numpyvae.settings import RunConfig, RunError
+from numpyvae.ops.gaussian import kl_standard_normal_forward
+from numpyvae.run.fit import eval_inputs, fit
+from numpyvae.run.rundir import CHECKPOINT
+from numpyvae.run.settings import RunConfig, RunError
 from numpyvae.trainer import TrainingDiverged
 from train_mnist import load_data  # noqa: E402  (demos/train_mnist.py)
 
@@ -70,7 +70,7 @@ def one_per_digit(labels, digits):
 
 def model_pictures(out, model, x_test, y_test, image_shape, n_images=3, n_dims=8):
     """traversals.png, interpolation.png and kl_per_dimension.png of ``model``."""
-    from numpyvae.plots import plot_interpolation, plot_kl_per_dimension, plot_latent_traversals
+    from numpyvae.run.plots import plot_interpolation, plot_kl_per_dimension, plot_latent_traversals
     kl = kl_per_dimension(model, x_test)
     count, variances = active_units(model, x_test)
     dims = [int(d) for d in np.argsort(-kl)[:min(n_dims, model.latent_dim)]]
@@ -92,7 +92,7 @@ def model_pictures(out, model, x_test, y_test, image_shape, n_images=3, n_dims=8
 
 
 def beta_sweep(out, data, betas, epochs, limit, overwrite):
-    """Train one default VAE per beta (numpyvae.run.fit, runs kept in out/beta_<b>);
+    """Train one default VAE per beta (numpyvae.run.fit.fit, runs kept in out/beta_<b>);
     returns the test (rate, distortion) of each: (B,) KL and (B,) -log p(x|z), nats."""
     rates, distortions = [], []
     for beta in betas:
@@ -181,7 +181,7 @@ def main(argv=None):
         x_test = eval_inputs(data.x_test, binarize, model.dtype)
         paths = model_pictures(out, model, x_test, data.y_test, data.image_shape)
         if args.betas:
-            from numpyvae.plots import plot_rate_distortion
+            from numpyvae.run.plots import plot_rate_distortion
             rates, distortions = beta_sweep(out, data, args.betas, args.sweep_epochs, args.limit,
                                             args.overwrite)
             paths.append(plot_rate_distortion(out / PICTURES[3], args.betas, rates, distortions))

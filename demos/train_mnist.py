@@ -13,8 +13,8 @@ Writes to --out: metrics.json, checkpoint.npz (every epoch), and
 reconstructions.png, samples.png, loss_curves.png, latent_scatter.png
 (+ manifold.png when --latent-dim 2).  It never replaces those files of an
 earlier run unless --overwrite says so, and --overwrite removes exactly them.
-Everything happens in numpyvae.run.fit; this script only turns flags into a
-RunConfig (numpyvae.settings, which checks them) and errors into messages,
+Everything happens in numpyvae.run.fit.fit; this script only turns flags into a
+RunConfig (numpyvae.run.settings, which checks them) and errors into messages,
 and sets OPENBLAS_THREAD_TIMEOUT=4 (unless the environment sets it) before
 numpy loads OpenBLAS: its worker threads then sleep right after each matrix
 product instead of spinning on the second core (docs/benchmarks.md).
@@ -36,13 +36,13 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numpyvae.binarize import BINARIZE_MODES
-from numpyvae.layers import ACTIVATIONS
-from numpyvae.likelihoods import LIKELIHOODS
-from numpyvae.datasets import DATASETS, DataUnavailable, load_dataset_noting_warnings
+from numpyvae.data.binarize import BINARIZE_MODES
+from numpyvae.ops.layers import ACTIVATIONS
+from numpyvae.ops.likelihoods import LIKELIHOODS
+from numpyvae.data.datasets import DATASETS, DataUnavailable, load_dataset_noting_warnings
 from numpyvae.objectives import OBJECTIVES
-from numpyvae.run import Interrupted, fit
-from numpyvae.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, RunConfig, RunError
+from numpyvae.run.fit import Interrupted, fit
+from numpyvae.run.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, RunConfig, RunError
 from numpyvae.trainer import TrainingDiverged
 
 DEFAULTS = RunConfig()

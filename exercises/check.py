@@ -324,8 +324,9 @@ EXERCISES = [
 
 def reference_implementations():
     """Each exercise's functions, as the library implements them (--reference)."""
-    from numpyvae import gaussian, layers, objectives, optim
-    from numpyvae.likelihoods import BernoulliLikelihood
+    from numpyvae import objectives, optim
+    from numpyvae.ops import gaussian, layers
+    from numpyvae.ops.likelihoods import BernoulliLikelihood
 
     def vae_forward(model, x, eps, beta):
         terms, grads = objectives.loss_and_grads(model, x, "elbo", 1, beta, eps=eps)

@@ -28,7 +28,7 @@ Check your answer:  python exercises/check.py vae_step
 
 import numpy as np
 
-from numpyvae.gaussian import (kl_standard_normal_backward, kl_standard_normal_forward,
+from numpyvae.ops.gaussian import (kl_standard_normal_backward, kl_standard_normal_forward,
                                reparameterize_backward, reparameterize_forward)
 
 

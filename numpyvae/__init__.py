@@ -6,11 +6,11 @@ their backward passes), then follow the names they import: gaussian.py
 (forward/backward pairs), optim.py, gradcheck.py.
 """
 
-from numpyvae.autoencoder import Autoencoder
-from numpyvae.base import load_model
+from numpyvae.model.autoencoder import Autoencoder
+from numpyvae.model.encoder_decoder import load_model
 from numpyvae.optim import SGD, Adagrad, Adam, AdamFast
-from numpyvae.params import FlatParams
-from numpyvae.vae import VAE
+from numpyvae.model.params import FlatParams
+from numpyvae.model.vae import VAE
 
 __all__ = ["VAE", "Autoencoder", "load_model", "Adam", "AdamFast", "Adagrad", "SGD", "FlatParams"]
 __version__ = "0.1.0"

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from numpyvae.objectives import OBJECTIVES, bound, log_weights_fast
-from numpyvae.validate import check_choice, check_generator, check_positive_int, check_vae
+from numpyvae.util.validate import check_choice, check_generator, check_positive_int, check_vae
 
 # Elements per array of the evaluation's heavy path (importance_weighted_log_likelihood's
 # batch_elements): where the 784-400-20 MNIST model evaluated fastest on one thread

@@ -10,7 +10,7 @@ is ~1e-3.
 To check a backward of your own, use ``check_backward``:
 
     from numpyvae.gradcheck import check_backward
-    from numpyvae.layers import linear_forward, linear_backward
+    from numpyvae.ops.layers import linear_forward, linear_backward
 
     rows = check_backward(linear_forward, linear_backward,
                           {"x": x, "W": W, "b": b})

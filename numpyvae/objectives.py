@@ -40,14 +40,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp, softmax
 
-from numpyvae.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
+from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
                                kl_standard_normal_backward, kl_standard_normal_forward,
                                log_density_at_sample_backward, log_density_at_sample_forward,
                                reparameterize_backward, reparameterize_forward,
                                standard_normal_log_density_backward,
                                standard_normal_log_density_forward)
-from numpyvae.likelihoods import BernoulliLikelihood
-from numpyvae.validate import check_float, check_generator, check_positive_int, check_vae
+from numpyvae.ops.likelihoods import BernoulliLikelihood
+from numpyvae.util.validate import check_float, check_generator, check_positive_int, check_vae
 
 OBJECTIVES = ("elbo", "elbo-mc", "iwae", "wake-sleep")
 

@@ -27,8 +27,8 @@ import math
 
 import numpy as np
 
-from numpyvae.params import FlatParams
-from numpyvae.validate import check_finite, check_float
+from numpyvae.model.params import FlatParams
+from numpyvae.util.validate import check_finite, check_float
 
 
 def _zeros_like(params):

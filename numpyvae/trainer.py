@@ -58,8 +58,8 @@ import time
 
 import numpy as np
 
-from numpyvae.binarize import binarize
-from numpyvae.validate import NonFiniteError
+from numpyvae.data.binarize import binarize
+from numpyvae.util.validate import NonFiniteError
 
 
 class TrainingDiverged(RuntimeError):

@@ -4,14 +4,18 @@ import functools
 import http.server
 import os
 import socket
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from numpyvae import frey
-from numpyvae.mnist import missing_files
+# the papers' protocols live beside demos/, in reproductions/ (not part of the library)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reproductions"))
+
+from numpyvae.data import frey
+from numpyvae.data.mnist import missing_files
 
 # Under CI the property tests draw the same examples every run (a red CI must mean a
 # change broke something, not that a new random example turned up); elsewhere they

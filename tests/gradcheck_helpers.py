@@ -21,7 +21,7 @@ from scipy import stats
 from scipy.special import expit
 
 from numpyvae.gradcheck import check_parameter_gradients, numerical_gradient, relative_error
-from numpyvae.layers import LEAKY_RELU_SLOPE
+from numpyvae.ops.layers import LEAKY_RELU_SLOPE
 
 TOL = 1e-6            # max relative error, analytic vs numerical, float64
 KINK_MARGIN = 1e-3    # |pre-activation| >= this for ReLU/LeakyReLU: a 1e-5 step never crosses 0

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from numpyvae.idx import write_idx
-from numpyvae.mnist import MNIST, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
-from numpyvae.run import fit
-from numpyvae.settings import RunConfig
+from numpyvae.data.idx import write_idx
+from numpyvae.data.mnist import MNIST, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from numpyvae.run.fit import fit
+from numpyvae.run.settings import RunConfig
 
 DEMO = Path(__file__).resolve().parents[1] / "demos" / "train_mnist.py"
 

@@ -9,7 +9,7 @@ import pytest
 import numpyvae
 from gradcheck_helpers import DECODER_IDS, DECODERS
 from numpyvae import SGD, VAE, Adagrad, Adam, Autoencoder, FlatParams
-from numpyvae.validate import NonFiniteError
+from numpyvae.util.validate import NonFiniteError
 
 
 # ------------------------------------------------------------ public API --

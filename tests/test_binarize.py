@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from numpyvae.binarize import BINARIZE_MODES, binarize, to_unit_interval, uniform_below_255
+from numpyvae.data.binarize import BINARIZE_MODES, binarize, to_unit_interval, uniform_below_255
 
 LEVELS = np.arange(256, dtype=np.uint8)  # every possible pixel value
 FLOATS = [np.float32, np.float64]

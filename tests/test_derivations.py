@@ -12,11 +12,11 @@ from scipy.special import expit, log_expit
 from scipy.stats import multivariate_normal
 
 from numpyvae import VAE
-from numpyvae.gaussian import (kl_full_gaussians, kl_standard_normal_forward,
+from numpyvae.ops.gaussian import (kl_full_gaussians, kl_standard_normal_forward,
                                log_density_at_sample_forward, reparameterize_forward,
                                standard_normal_log_density)
 from numpyvae.gradcheck import numerical_gradient, relative_error
-from numpyvae.layers import softplus
+from numpyvae.ops.layers import softplus
 
 TOL = 1e-7  # float64 central differences
 D, L, S2 = 5, 3, 0.3

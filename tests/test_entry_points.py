@@ -1,4 +1,4 @@
-"""The scripts (demos/, benchmarks/) set OPENBLAS_THREAD_TIMEOUT for OpenBLAS
+"""The scripts (demos/, benchmarks/, reproductions/) set OPENBLAS_THREAD_TIMEOUT for OpenBLAS
 before anything loads numpy; the library never sets it (docs/benchmarks.md)."""
 
 import ast
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted(path for folder in ("demos", "benchmarks") for path in (ROOT / folder).glob("*.py")
+SCRIPTS = sorted(path for folder in ("demos", "benchmarks", "reproductions") for path in (ROOT / folder).glob("*.py")
                  if 'if __name__ == "__main__":' in path.read_text())
 
 
@@ -48,8 +48,8 @@ def test_scripts_set_the_timeout_before_numpy_loads(script):
 
 def test_importing_the_library_sets_nothing():
     code = ("import os, pkgutil, importlib, numpyvae\n"
-            "for m in pkgutil.iter_modules(numpyvae.__path__):\n"
-            "    importlib.import_module('numpyvae.' + m.name)\n"
+            "for m in pkgutil.walk_packages(numpyvae.__path__, 'numpyvae.'):\n"
+            "    importlib.import_module(m.name)\n"
             "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))\n")
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     env["PYTHONPATH"] = str(ROOT)

@@ -21,11 +21,11 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 from numpyvae import VAE, Autoencoder
-from numpyvae.blas import limited_blas_threads
+from numpyvae.util.blas import limited_blas_threads
 from numpyvae.evaluate import (chunk_sizes, active_units, elbo, evaluate_bound, evaluate_elbo,
                                importance_weighted_log_likelihood)
-from numpyvae.gaussian import gaussian_log_density, standard_normal_log_density
-from numpyvae.validate import NonFiniteError
+from numpyvae.ops.gaussian import gaussian_log_density, standard_normal_log_density
+from numpyvae.util.validate import NonFiniteError
 
 D, L, S2 = 6, 3, 0.25
 

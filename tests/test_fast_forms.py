@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
 
-from numpyvae.layers import (linear_backward, linear_backward_fast, linear_forward, relu_forward,
+from numpyvae.ops.layers import (linear_backward, linear_backward_fast, linear_forward, relu_forward,
                              relu_forward_fast, softplus)
 from numpyvae import VAE
 from numpyvae.evaluate import logsumexp_fast
-from numpyvae.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast
+from numpyvae.ops.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast
 from numpyvae.objectives import log_weights, log_weights_fast
 from numpyvae.optim import Adam, AdamFast
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import scipy.io
 
-from numpyvae import frey
-from numpyvae.datafiles import DownloadError, ImageDataset
-from numpyvae.datasets import DATASETS, load_dataset
-from numpyvae.frey import FILENAME, IMAGE_SHAPE, frey_split, load_frey, read_frey
+from numpyvae.data import frey
+from numpyvae.data.datafiles import DownloadError, ImageDataset
+from numpyvae.data.datasets import DATASETS, load_dataset
+from numpyvae.data.frey import FILENAME, IMAGE_SHAPE, frey_split, load_frey, read_frey
 
 # fake files never have the real file's md5; tests that care record warnings themselves
 pytestmark = pytest.mark.filterwarnings("ignore:.*differs from the known Frey Face:UserWarning")

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from gradcheck_helpers import TOL
-from numpyvae.gaussian import (LOG_2PI, gaussian_log_density, gaussian_log_density_backward,
+from numpyvae.ops.gaussian import (LOG_2PI, gaussian_log_density, gaussian_log_density_backward,
                                gaussian_log_density_forward, kl_diag_gaussians_backward,
                                kl_diag_gaussians_forward, kl_full_gaussians,
                                kl_standard_normal_backward, kl_standard_normal_forward,

@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
-from numpyvae.gaussian import reparameterize_backward, reparameterize_forward
+from numpyvae.ops.gaussian import reparameterize_backward, reparameterize_forward
 from numpyvae.gradcheck import (BackwardCheck, check_backward, constant_ratio, numerical_gradient,
                                 relative_error)
-from numpyvae.layers import linear_backward, linear_forward, tanh_backward, tanh_forward
+from numpyvae.ops.layers import linear_backward, linear_forward, tanh_backward, tanh_forward
 
 
 def linear_inputs(seed=0, dtype=np.float64):

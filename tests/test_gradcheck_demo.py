@@ -15,6 +15,7 @@ it fails here loudly instead of testing nothing.
 import importlib
 import importlib.util
 import inspect
+import pkgutil
 import io
 import sys
 import textwrap
@@ -152,9 +153,18 @@ MORE_BUGS = [
 SMALL = ["--hidden", "3", "--input-dim", "4", "--latent", "2", "--batch", "2"]   # for speed
 
 
+def numpyvae_module(short_name):
+    """The module of numpyvae whose own name is ``short_name`` ('layers' -> numpyvae.ops.layers):
+    the demo's rows name functions as a student reads them, module.function."""
+    names = [m.name for m in pkgutil.walk_packages(numpyvae.__path__, "numpyvae.")
+             if m.name.rpartition(".")[2] == short_name]
+    assert len(names) == 1, f"{short_name!r} names {len(names)} modules of numpyvae: {names}"
+    return importlib.import_module(names[0])
+
+
 def resolve(module_name, qualname):
-    """(owner, attribute name, original) for 'function' or 'Class.method' in numpyvae.<module>."""
-    owner = importlib.import_module(f"numpyvae.{module_name}")
+    """(owner, attribute name, original) for 'function' or 'Class.method' in the module."""
+    owner = numpyvae_module(module_name)
     *path, attr = qualname.split(".")
     for part in path:
         owner = getattr(owner, part)
@@ -162,13 +172,13 @@ def resolve(module_name, qualname):
 
 
 def inject(monkeypatch, module_name, qualname, edits):
-    """Replace numpyvae.<module>.<qualname> by its own source with each (old, new) applied."""
+    """Replace <module>.<qualname> by its own source with each (old, new) applied."""
     owner, attr, original = resolve(module_name, qualname)
     source = textwrap.dedent(inspect.getsource(original))
     for old, new in edits:
         assert source.count(old) == 1, f"{qualname}: the line {old!r} is not in the source once"
         source = source.replace(old, new)
-    module = importlib.import_module(f"numpyvae.{module_name}")
+    module = numpyvae_module(module_name)
     namespace = dict(vars(module))
     exec(compile(source, f"<bug in {module_name}.{qualname}>", "exec"), namespace)
     broken = namespace[attr]
@@ -230,10 +240,10 @@ def test_the_demo_passes_on_the_library_with_other_options(argv):
 
 
 def test_every_row_names_a_function_that_exists(default_rows):
-    """'gaussian.reparameterize_backward' -> numpyvae.gaussian.reparameterize_backward, etc."""
+    """'gaussian.reparameterize_backward' -> numpyvae.ops.gaussian.reparameterize_backward, etc."""
     for function in {row.function.split(" ")[0] for row in default_rows}:
         module_name, *attrs = function.split(".")
-        obj = importlib.import_module(f"numpyvae.{module_name}")
+        obj = numpyvae_module(module_name)
         for attr in attrs:
             assert hasattr(obj, attr), f"row names {function}, which is not in numpyvae"
             obj = getattr(obj, attr)

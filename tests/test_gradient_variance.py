@@ -6,7 +6,7 @@ import pytest
 
 from demo_helpers import load_demo
 from numpyvae import VAE
-from numpyvae.gaussian import gaussian_log_density, reparameterize_forward
+from numpyvae.ops.gaussian import gaussian_log_density, reparameterize_forward
 from numpyvae.gradcheck import numerical_gradient, relative_error
 
 TOL = 1e-7  # float64 central differences

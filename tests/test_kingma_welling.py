@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numpyvae import kingma_welling as kw
-from numpyvae.checkpoint import load_checkpoint
-from numpyvae.datafiles import ImageDataset
+import kingma_welling as kw
+from numpyvae.run.checkpoint import load_checkpoint
+from numpyvae.data.datafiles import ImageDataset
 from numpyvae.evaluate import elbo
-from numpyvae.binarize import binarize
+from numpyvae.data.binarize import binarize
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = kw.Settings(hidden=6, select_samples=200, step_sizes=(0.01, 0.05))
@@ -264,7 +264,7 @@ def test_reproduce_writes_results_and_the_three_figures(tmp_path):
 
 def load_demo():
     spec = importlib.util.spec_from_file_location("reproduce_kingma_welling",
-                                                  ROOT / "demos" / "reproduce_kingma_welling.py")
+                                                  ROOT / "reproductions" / "reproduce_kingma_welling.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -279,7 +279,7 @@ def test_demo_command_line(tmp_path, capsys, monkeypatch):
     args = ("--frey-dir", "frey", "--only", "frey:aevb:2,frey:wake-sleep:5", "--samples",
             "frey=300", "--hidden", "4", "--select-samples", "100", "--step-sizes", "0.02")
     # once as a script, as a user runs it
-    done = subprocess.run([sys.executable, str(ROOT / "demos" / "reproduce_kingma_welling.py"),
+    done = subprocess.run([sys.executable, str(ROOT / "reproductions" / "reproduce_kingma_welling.py"),
                            *args], cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={"PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg", "PATH": "/usr/bin"})
     assert done.returncode == 0, done.stderr

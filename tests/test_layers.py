@@ -11,10 +11,10 @@ from scipy.special import expit
 
 from gradcheck_helpers import ACTIVATIONS, KINK_MARGIN, TOL, mlp_preactivations, randomize_biases
 from numpyvae.gradcheck import numerical_gradient_array, relative_error
-from numpyvae.layers import (ACTIVATIONS as LAYER_ACTIVATIONS, LEAKY_RELU_SLOPE, init_weight,
+from numpyvae.ops.layers import (ACTIVATIONS as LAYER_ACTIVATIONS, LEAKY_RELU_SLOPE, init_weight,
                              linear_backward, linear_forward, sigmoid, softplus)
-from numpyvae.mlp import MLP
-from numpyvae.params import FlatParams
+from numpyvae.model.mlp import MLP
+from numpyvae.model.params import FlatParams
 
 # name -> independent reference for the forward
 REFERENCE = {

@@ -8,7 +8,7 @@ from scipy.special import expit
 
 from gradcheck_helpers import TOL, elementwise_errors
 from numpyvae.gradcheck import numerical_gradient_array, relative_error
-from numpyvae.likelihoods import (BernoulliLikelihood, BernoulliLikelihoodFast, GaussianLikelihood,
+from numpyvae.ops.likelihoods import (BernoulliLikelihood, BernoulliLikelihoodFast, GaussianLikelihood,
                                   SigmoidGaussianLikelihood, make_likelihood)
 
 

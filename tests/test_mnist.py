@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from numpyvae import mnist
-from numpyvae.idx import IDXError, write_idx
-from numpyvae.mnist import (FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+from numpyvae.data import mnist
+from numpyvae.data.idx import IDXError, write_idx
+from numpyvae.data.mnist import (FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
                             MNISTDownloadError, default_cache_dir, download, load_mnist)
 
 # fake files never have the official md5s; tests that care record warnings themselves

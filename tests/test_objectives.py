@@ -14,7 +14,7 @@ from gradcheck_helpers import (DECODER_IDS, DECODERS, TOL, assert_away_from_kink
                                model_grad_errors, small_model)
 from numpyvae import VAE, Adam
 from numpyvae.gradcheck import numerical_gradient, relative_error
-from numpyvae.likelihoods import BernoulliLikelihood, GaussianLikelihood
+from numpyvae.ops.likelihoods import BernoulliLikelihood, GaussianLikelihood
 from numpyvae.objectives import OBJECTIVES, loss_and_grads, sleep_phase
 
 SAMPLED = ("elbo", "elbo-mc", "iwae")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from numpyvae import SGD, VAE, Adagrad, Adam, AdamFast, FlatParams
-from numpyvae.validate import NonFiniteError
+from numpyvae.util.validate import NonFiniteError
 
 
 # ---------------------------------------------- reference implementations --

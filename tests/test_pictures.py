@@ -11,9 +11,9 @@ from scipy.stats import norm
 from demo_helpers import load_demo
 from numpyvae import VAE
 from numpyvae.evaluate import evaluate_elbo
-from numpyvae.idx import write_idx
-from numpyvae.mnist import FILES
-from numpyvae.plots import (plot_gradient_variance, plot_interpolation, plot_kl_per_dimension,
+from numpyvae.data.idx import write_idx
+from numpyvae.data.mnist import FILES
+from numpyvae.run.plots import (plot_gradient_variance, plot_interpolation, plot_kl_per_dimension,
                             plot_latent_traversals, plot_rate_distortion, traversal_values)
 
 SHAPE = (4, 5)  # not square: catches a swapped height and width

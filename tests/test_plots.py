@@ -6,8 +6,8 @@ from matplotlib.image import imread
 from scipy.stats import norm
 
 from numpyvae import VAE
-from numpyvae.rundir import PLOTS, RUN_FILES
-from numpyvae.plots import (image_grid, latent_projection, manifold_grid, plot_bound_curves,
+from numpyvae.run.rundir import PLOTS, RUN_FILES
+from numpyvae.run.plots import (image_grid, latent_projection, manifold_grid, plot_bound_curves,
                             plot_latent_scatter, plot_loss_curves, plot_manifold, plot_manifolds,
                             plot_reconstructions, plot_run, plot_sample_panels, plot_samples)
 

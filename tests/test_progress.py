@@ -2,7 +2,7 @@
 
 import io
 
-from numpyvae.progress import Progress, format_seconds
+from numpyvae.run.progress import Progress, format_seconds
 
 
 class FakeTerminal(io.StringIO):

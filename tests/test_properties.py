@@ -29,13 +29,13 @@ from gradcheck_helpers import (ACTIVATIONS, DECODERS, KINK_MARGIN, TOL, directio
                                elementwise_errors, loss_fn, make_data, min_distance_to_kink,
                                randomize_biases)
 from numpyvae import VAE
-from numpyvae.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
+from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
                                kl_diag_gaussians_backward, kl_diag_gaussians_forward,
                                kl_standard_normal_backward, kl_standard_normal_forward,
                                reparameterize_backward, reparameterize_forward)
 from numpyvae.gradcheck import numerical_gradient_array, relative_error
-from numpyvae.layers import ACTIVATIONS as LAYER_ACTIVATIONS, linear_backward, linear_forward
-from numpyvae.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast, GaussianLikelihood
+from numpyvae.ops.layers import ACTIVATIONS as LAYER_ACTIVATIONS, linear_backward, linear_forward
+from numpyvae.ops.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast, GaussianLikelihood
 
 FEW = settings(max_examples=30, deadline=None)
 MAX_LOGIT, MAX_LOGVAR = 50.0, 10.0

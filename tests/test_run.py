@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from numpyvae import VAE, Autoencoder
-from numpyvae.checkpoint import load_checkpoint, to_json
-from numpyvae.rundir import CHECKPOINT, METRICS, PLOTS
-from numpyvae.settings import RunError
+from numpyvae.run.checkpoint import load_checkpoint, to_json
+from numpyvae.run.rundir import CHECKPOINT, METRICS, PLOTS
+from numpyvae.run.settings import RunError
 from numpyvae.trainer import TrainingDiverged
-from numpyvae.validate import NonFiniteError
+from numpyvae.util.validate import NonFiniteError
 from run_helpers import load_demo, quiet_fit, synthetic, tiny_config
 
 PNGS = tuple(name for key, name in PLOTS.items() if key != "manifold")
@@ -285,8 +285,8 @@ def test_the_final_evaluations_cost_is_told_before_training():
     multiply-adds (encoder 784*400 + 400*40, decoder 20*400 + 400*784), per
     epoch 60,000 of those and 10,000 * 651,200 for the test -ELBO; the
     evaluation 10,000 * 1000 decoder passes of 321,600: 3.216e12 / 1.04912e12 = 3.07."""
-    from numpyvae.report import describe, evaluation_notice
-    from numpyvae.settings import RunConfig, build_model
+    from numpyvae.run.report import describe, evaluation_notice
+    from numpyvae.run.settings import RunConfig, build_model
     info = {"n_train": 60000, "n_test": 10000}
     config = RunConfig()
     model = build_model(config, 784)

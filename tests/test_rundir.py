@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from numpyvae.files import stale_temporaries, write_atomic
-from numpyvae.rundir import CHECKPOINT, METRICS, RUN_FILES, check_out, prepare_out
-from numpyvae.settings import RunError
+from numpyvae.util.files import stale_temporaries, write_atomic
+from numpyvae.run.rundir import CHECKPOINT, METRICS, RUN_FILES, check_out, prepare_out
+from numpyvae.run.settings import RunError
 from run_helpers import snapshot
 
 DEAD_PID = 999_999_999          # above any pid_max: no such process

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae.settings import (RunConfig, RunError, SettingTypeError, build_model, flag,
+from numpyvae.run.settings import (RunConfig, RunError, SettingTypeError, build_model, flag,
                                resume_differences)
 
 NAN, INF = math.nan, math.inf

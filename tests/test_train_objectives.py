@@ -11,9 +11,9 @@ import pytest
 from numpyvae import VAE
 from numpyvae.evaluate import evaluate_bound, evaluate_elbo
 from numpyvae.objectives import OBJECTIVES, bound
-from numpyvae.rundir import CHECKPOINT, METRICS
-from numpyvae.run import eval_inputs
-from numpyvae.settings import RunConfig, RunError
+from numpyvae.run.rundir import CHECKPOINT, METRICS
+from numpyvae.run.fit import eval_inputs
+from numpyvae.run.settings import RunConfig, RunError
 from numpyvae.trainer import learning_rate
 from run_helpers import quiet_fit, synthetic, tiny_config
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae.validate import (NonFiniteError, check_choice, check_finite, check_float,
+from numpyvae.util.validate import (NonFiniteError, check_choice, check_finite, check_float,
                                check_generator, check_int, check_positive_int)
 
 

@@ -52,15 +52,15 @@ from pathlib import Path
 
 import numpy as np
 
-from numpyvae.binarize import BINARIZE_MODES, binarize
-from numpyvae.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
+from numpyvae.data.binarize import BINARIZE_MODES, binarize
+from numpyvae.run.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
 from numpyvae.evaluate import elbo
 from numpyvae.optim import Adagrad
-from numpyvae.progress import Progress, format_seconds
-from numpyvae.run import data_summary
+from numpyvae.run.progress import Progress, format_seconds
+from numpyvae.run.fit import data_summary
 from numpyvae.trainer import TrainingStep
-from numpyvae.vae import VAE
-from numpyvae.validate import NonFiniteError
+from numpyvae.model.vae import VAE
+from numpyvae.util.validate import NonFiniteError
 
 # per data set: the paper's architecture and decoder, and Figure 2's latent sizes
 DATASETS = {
@@ -487,7 +487,7 @@ def draw_figures(out_dir):
     Figure 2 from every record; Figure 4 from the AEVB N_z = 2 models (Frey Face,
     MNIST); Figure 5 from the MNIST AEVB models of SAMPLE_LATENT_DIMS.  Returns the
     paths written."""
-    from numpyvae.plots import plot_bound_curves, plot_manifolds, plot_sample_panels
+    from numpyvae.run.plots import plot_bound_curves, plot_manifolds, plot_sample_panels
 
     out_dir = Path(out_dir)
     records = collect_records(out_dir)

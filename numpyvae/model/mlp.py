@@ -9,7 +9,7 @@ The MLP holds only its architecture; the weights live in a parameter dict
 ``f"{prefix}.{i}.W"`` and ``f"{prefix}.{i}.b"``.
 """
 
-from numpyvae.layers import (ACTIVATIONS, check_activation, init_weight, linear_backward_fast,
+from numpyvae.ops.layers import (ACTIVATIONS, check_activation, init_weight, linear_backward_fast,
                              linear_forward)
 
 

@@ -18,12 +18,12 @@ import numbers
 
 import numpy as np
 
-from numpyvae.files import load_npz, save_npz_atomic
-from numpyvae.layers import ACTIVATIONS
-from numpyvae.likelihoods import LIKELIHOODS, make_likelihood
-from numpyvae.mlp import MLP
-from numpyvae.params import FlatParams
-from numpyvae.validate import NonFiniteError, check_choice, check_int, check_positive_int
+from numpyvae.util.files import load_npz, save_npz_atomic
+from numpyvae.ops.layers import ACTIVATIONS
+from numpyvae.ops.likelihoods import LIKELIHOODS, make_likelihood
+from numpyvae.model.mlp import MLP
+from numpyvae.model.params import FlatParams
+from numpyvae.util.validate import NonFiniteError, check_choice, check_int, check_positive_int
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

@@ -30,18 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
-from numpyvae import report
-from numpyvae.binarize import binarize
-from numpyvae.blas import limited_blas_threads
-from numpyvae.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
+from numpyvae.run import report
+from numpyvae.data.binarize import binarize
+from numpyvae.util.blas import limited_blas_threads
+from numpyvae.run.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
 from numpyvae.evaluate import (BATCH_ELEMENTS, active_units, evaluate_bound, evaluate_elbo,
                                importance_weighted_log_likelihood)
-from numpyvae.progress import Progress
-from numpyvae.rundir import CHECKPOINT, METRICS, check_out, prepare_out
-from numpyvae.settings import (RESUMABLE_CHANGES, RunError, build_model, build_optimizer, flag,
+from numpyvae.run.progress import Progress
+from numpyvae.run.rundir import CHECKPOINT, METRICS, check_out, prepare_out
+from numpyvae.run.settings import (RESUMABLE_CHANGES, RunError, build_model, build_optimizer, flag,
                                resume_differences)
 from numpyvae.trainer import TrainingDiverged, learning_rate, train_epoch, train_generator
-from numpyvae.validate import NonFiniteError
+from numpyvae.util.validate import NonFiniteError
 
 # Evaluation's random streams, seeded independently of the run's seed.
 EVAL_SEED = 2014
@@ -126,7 +126,7 @@ def fit(config, data, *, resume=False, overwrite=False, plots=True, stream=None)
                   flush=True)
             if plots:
                 stage = "plotting"
-                from numpyvae.plots import plot_run  # matplotlib only when plotting
+                from numpyvae.run.plots import plot_run  # matplotlib only when plotting
                 paths = plot_run(out, model, x_test, data.y_test, metrics["epochs"],
                                  data.image_shape, eval_generator("samples"))
                 print(f"wrote {', '.join(p.name for p in paths)}, {METRICS} and {CHECKPOINT} "

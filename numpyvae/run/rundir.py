@@ -28,8 +28,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from numpyvae.files import stale_temporaries
-from numpyvae.settings import RunError
+from numpyvae.util.files import stale_temporaries
+from numpyvae.run.settings import RunError
 
 CHECKPOINT, METRICS = "checkpoint.npz", "metrics.json"
 PLOTS = {"reconstructions": "reconstructions.png", "samples": "samples.png",

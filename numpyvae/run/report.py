@@ -2,9 +2,9 @@
 summary, and the messages that say what is on disk after a failure or an
 interruption (read from the disk, so they promise nothing that is not there)."""
 
-from numpyvae.checkpoint import checkpoint_epoch
-from numpyvae.progress import format_seconds
-from numpyvae.rundir import CHECKPOINT
+from numpyvae.run.checkpoint import checkpoint_epoch
+from numpyvae.run.progress import format_seconds
+from numpyvae.run.rundir import CHECKPOINT
 
 
 def describe(config, model, info, out, done):

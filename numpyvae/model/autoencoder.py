@@ -12,7 +12,7 @@ reparameterization trick, and adds KL(q(z|x) || p(z)).  What both share
 
 import numpy as np
 
-from numpyvae.base import EncoderDecoder
+from numpyvae.model.encoder_decoder import EncoderDecoder
 
 
 class Autoencoder(EncoderDecoder):

@@ -18,10 +18,10 @@ base.py.
 import numpy as np
 
 from numpyvae import objectives
-from numpyvae.base import EncoderDecoder
+from numpyvae.model.encoder_decoder import EncoderDecoder
 from numpyvae.evaluate import BATCH_ELEMENTS, importance_weighted_log_likelihood
-from numpyvae.gaussian import kl_standard_normal_forward
-from numpyvae.validate import check_generator, check_positive_int
+from numpyvae.ops.gaussian import kl_standard_normal_forward
+from numpyvae.util.validate import check_generator, check_positive_int
 
 
 class VAE(EncoderDecoder):

@@ -32,8 +32,8 @@ import numpy as np
 import scipy.io
 from scipy.io.matlab import MatReadError
 
-from numpyvae import datafiles
-from numpyvae.datafiles import ImageDataset, default_cache_dir, file_md5
+from numpyvae.data import datafiles
+from numpyvae.data.datafiles import ImageDataset, default_cache_dir, file_md5
 
 FILENAME = "frey_rawface.mat"
 MD5 = "5aeb024d42b8a6091f30e5eb18c8a48d"

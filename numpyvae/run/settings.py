@@ -12,14 +12,14 @@ from os import PathLike, fspath
 
 import numpy as np
 
-from numpyvae.binarize import BINARIZE_MODES
-from numpyvae.datasets import DATASETS
-from numpyvae.layers import ACTIVATIONS
-from numpyvae.likelihoods import LIKELIHOODS
+from numpyvae.data.binarize import BINARIZE_MODES
+from numpyvae.data.datasets import DATASETS
+from numpyvae.ops.layers import ACTIVATIONS
+from numpyvae.ops.likelihoods import LIKELIHOODS
 from numpyvae.objectives import OBJECTIVES
 from numpyvae.optim import SGD, Adagrad, AdamFast
-from numpyvae.validate import check_choice, check_float, check_int, check_positive_int
-from numpyvae.vae import VAE
+from numpyvae.util.validate import check_choice, check_float, check_int, check_positive_int
+from numpyvae.model.vae import VAE
 
 OPTIMIZERS = {"adam": AdamFast, "adagrad": Adagrad, "sgd": SGD}   # AdamFast: Adam's fast form
 DTYPES = ("float32", "float64")

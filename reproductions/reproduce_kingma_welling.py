@@ -1,14 +1,14 @@
 """Reproduce Kingma & Welling (2014), Section 5: AEVB against wake-sleep (Figure 2),
 learned 2-d manifolds (Figure 4) and samples (Figure 5), on MNIST and Frey Face.
 
-    python demos/reproduce_kingma_welling.py --mnist-dir DIR --frey-dir DIR
-    python demos/reproduce_kingma_welling.py --only frey --samples frey=1e6     # a subset, short
-    python demos/reproduce_kingma_welling.py --samples mnist=1e8                # resume, go further
-    python demos/reproduce_kingma_welling.py --figures-only                     # redraw from --out
+    python reproductions/reproduce_kingma_welling.py --mnist-dir DIR --frey-dir DIR
+    python reproductions/reproduce_kingma_welling.py --only frey --samples frey=1e6     # a subset, short
+    python reproductions/reproduce_kingma_welling.py --samples mnist=1e8                # resume, go further
+    python reproductions/reproduce_kingma_welling.py --figures-only                     # redraw from --out
 
 Trains, one after the other, AEVB and wake-sleep for N_z in {3, 5, 10, 20, 200}
 on MNIST and {2, 5, 10, 20} on Frey Face, and AEVB with N_z = 2 on MNIST
-(Figures 4 and 5), with the paper's protocol (numpyvae.kingma_welling: one
+(Figures 4 and 5), with the paper's protocol (kingma_welling: one
 tanh hidden layer of 500 / 200 units, parameters from N(0, 0.01), Adagrad
 with the step size chosen from {0.01, 0.02, 0.1}, minibatches of 100, L = 1,
 estimator B, the N(0, I) prior on the parameters).  Each run records the
@@ -39,9 +39,9 @@ try:
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numpyvae import kingma_welling as kw
-from numpyvae.binarize import BINARIZE_MODES
-from numpyvae.datasets import DataUnavailable, load_dataset_noting_warnings
+import kingma_welling as kw
+from numpyvae.data.binarize import BINARIZE_MODES
+from numpyvae.data.datasets import DataUnavailable, load_dataset_noting_warnings
 
 DEFAULT_SAMPLES = {"mnist": 10 ** 6, "frey": 10 ** 6}
 DEFAULTS = kw.Settings()
@@ -90,15 +90,15 @@ def parser():
     data = p.add_argument_group("data")
     data.add_argument("--mnist-dir", metavar="DIR",
                       help="directory holding the four MNIST IDX files (default: the download "
-                           "cache, see numpyvae.mnist)")
+                           "cache, see numpyvae.data.mnist)")
     data.add_argument("--frey-dir", metavar="DIR",
                       help="directory holding frey_rawface.mat (default: the download cache, "
-                           "see numpyvae.frey)")
+                           "see numpyvae.data.frey)")
     data.add_argument("--mnist-binarize", choices=BINARIZE_MODES, default=DEFAULTS.mnist_binarize,
                       help="MNIST pixels as model input (the paper is silent): a fresh "
                            "Bernoulli(x/255) draw per minibatch, x/255 > 0.5, or grey levels x/255 "
                            "(default: %(default)s)")
-    protocol = p.add_argument_group("protocol (numpyvae.kingma_welling)")
+    protocol = p.add_argument_group("protocol (kingma_welling)")
     protocol.add_argument("--init-std", type=float, default=DEFAULTS.init_std, metavar="S",
                           help="every parameter ~ N(0, S^2); the paper's N(0, 0.01) read as a "
                                "standard deviation; 0.1 reads it as a variance "

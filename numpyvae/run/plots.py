@@ -28,7 +28,7 @@ from matplotlib.ticker import NullFormatter
 from scipy.stats import norm
 
 from numpyvae.evaluate import posterior_means
-from numpyvae.rundir import PLOTS
+from numpyvae.run.rundir import PLOTS
 
 DPI = 120
 

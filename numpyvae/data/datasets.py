@@ -14,9 +14,9 @@ and the loader's warnings (an md5 that differs) returned as text.
 
 import warnings
 
-from numpyvae.datafiles import DownloadError
-from numpyvae.frey import load_frey
-from numpyvae.mnist import load_mnist
+from numpyvae.data.datafiles import DownloadError
+from numpyvae.data.frey import load_frey
+from numpyvae.data.mnist import load_mnist
 
 LOADERS = {"mnist": load_mnist, "frey": load_frey}
 DATASETS = tuple(LOADERS)

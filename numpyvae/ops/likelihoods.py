@@ -16,9 +16,9 @@ the one make_likelihood gives the models.
 
 import numpy as np
 
-from numpyvae.gaussian import gaussian_log_density_backward, gaussian_log_density_forward
-from numpyvae.layers import sigmoid, softplus
-from numpyvae.validate import check_float
+from numpyvae.ops.gaussian import gaussian_log_density_backward, gaussian_log_density_forward
+from numpyvae.ops.layers import sigmoid, softplus
+from numpyvae.util.validate import check_float
 
 
 class BernoulliLikelihood:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numpyvae.base import model_from_arrays
-from numpyvae.files import load_npz, save_npz_atomic, write_atomic
+from numpyvae.model.encoder_decoder import model_from_arrays
+from numpyvae.util.files import load_npz, save_npz_atomic, write_atomic
 
 OPTIM_PREFIX = "optim/"
 

@@ -1,0 +1,1 @@
+"""Machinery: the data sets (MNIST, Frey Face), their files and downloads, binarization."""

@@ -1,0 +1,8 @@
+"""The models: parameters in one buffer, MLPs built from ops/, and the encoder-decoders.
+
+params.py           FlatParams: every parameter a view into one contiguous buffer
+mlp.py              a stack of linear layers and activations, forward and backward
+encoder_decoder.py  what the VAE and the plain autoencoder share (the decoder, checks, saving)
+vae.py              the VAE: Gaussian encoder q(z|x), decoder p(x|z), prior N(0, I)
+autoencoder.py      the plain autoencoder the ELBO derivation starts from
+"""

@@ -1,0 +1,1 @@
+"""Machinery shared by every layer: argument checks, atomic files, the BLAS thread count."""
