@@ -8,6 +8,7 @@ import pytest
 
 import numpyvae
 from gradcheck_helpers import DECODER_IDS, DECODERS
+from numpyvae.evaluate import importance_weighted_log_likelihood
 from numpyvae import SGD, VAE, Adagrad, Adam, Autoencoder, FlatParams
 from numpyvae.util.validate import NonFiniteError
 
@@ -62,7 +63,7 @@ def test_save_and_load_through_the_api(tmp_path):
 
 def test_package_exports():
     assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "load_model", "Adam", "AdamFast",
-                                     "Adagrad", "SGD", "FlatParams"}
+                                     "Adagrad", "AdagradFast", "SGD", "SGDFast", "FlatParams"}
     assert isinstance(numpyvae.__version__, str)
 
 
@@ -371,8 +372,9 @@ BAD_CALLS = [  # (call(model, rng), error, message)
     (lambda m, r: m.sample(3, 0), TypeError, "rng must be"),
     (lambda m, r: m.sample(0, r), ValueError, "n must be an integer >= 1, got 0"),
     (lambda m, r: m.sample(2.0, r), TypeError, "n must be an integer, got 2.0"),
-    (lambda m, r: m.log_likelihood(GOOD, k=0, rng=r), ValueError, "k must be an integer >= 1"),
-    (lambda m, r: m.log_likelihood(GOOD, k=5), TypeError, "rng must be"),
+    (lambda m, r: importance_weighted_log_likelihood(m, GOOD, eval_k=0, rng=r), ValueError,
+     "eval_k must be an integer >= 1"),
+    (lambda m, r: importance_weighted_log_likelihood(m, GOOD, eval_k=5), TypeError, "rng must be"),
     (lambda m, r: m.decode([[0.0, 0.0]]), TypeError, "z must be a numpy array, got list"),
 ]
 
