@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from numpyvae.model.params import FlatParams
-from numpyvae.util.validate import check_finite, check_float
+from numpyvae.util.validate import check_finite, check_float, check_plain_array
 
 
 def _zeros_like(params):
@@ -75,9 +75,9 @@ class Optimizer:
 
     def __init__(self, params, lr, weight_decay=0.0):
         if not isinstance(params, dict) or not params or not all(
-                isinstance(p, np.ndarray) and p.dtype.kind == "f" for p in params.values()):
-            raise TypeError("params must be a non-empty dict of float arrays (e.g. model.params), "
-                            f"got {type(params).__name__}")
+                type(p) is np.ndarray and p.dtype.kind == "f" for p in params.values()):
+            raise TypeError("params must be a non-empty dict of plain float arrays (e.g. "
+                            f"model.params), got {type(params).__name__}")
         self.params, self.lr, self.weight_decay = params, lr, weight_decay
         self.t = 0
         self.state = {name: _zeros_like(params) for name in self.state_names}
@@ -87,6 +87,11 @@ class Optimizer:
     def _arrays(self, grads, grads_are_scratch):
         """Yield (p, g, tmp, *state) for each array to update: the whole flat
         buffer at once when the layouts allow it, else tensor by tensor."""
+        if not isinstance(grads, dict):
+            raise TypeError("grads must be a dict of arrays with the keys of params (e.g. "
+                            f"what model.loss_and_grads returns), got {type(grads).__name__}")
+        for name, g in grads.items():
+            check_plain_array(g, f"grads[{name!r}]")
         if set(grads) != set(self.params):
             raise ValueError(f"grads must have the keys of params; missing "
                              f"{sorted(set(self.params) - set(grads))}, "

@@ -23,7 +23,8 @@ from numpyvae.ops.layers import ACTIVATIONS
 from numpyvae.ops.likelihoods import LIKELIHOODS, make_likelihood
 from numpyvae.model.mlp import MLP
 from numpyvae.model.params import FlatParams
-from numpyvae.util.validate import NonFiniteError, check_choice, check_int, check_positive_int
+from numpyvae.util.validate import (NonFiniteError, check_choice, check_int, check_plain_array,
+                                    check_positive_int)
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -114,10 +115,9 @@ class EncoderDecoder:
         """Raise a ValueError naming the problem unless ``x`` is a finite
         (N, width) array of the model's dtype with N >= 1 (and, for data,
         valid for the likelihood, e.g. in [0, 1] for Bernoulli); a TypeError
-        if it is not a numpy array."""
+        if it is not a plain numpy array of numbers (validate.check_plain_array)."""
         width = self.input_dim if width is None else width
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+        check_plain_array(x, name)
         if x.ndim != 2 or x.shape[1] != width or x.shape[0] < 1:
             raise ValueError(f"{name} must have shape (N, {width}) with N >= 1, got {x.shape}")
         if x.dtype != self.dtype:

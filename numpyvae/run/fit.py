@@ -147,7 +147,7 @@ def _check_data(data):
     width = math.prod(data.image_shape)
     for name in ("x_train", "x_test"):
         x = getattr(data, name)
-        if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 2
+        if not (type(x) is np.ndarray and x.dtype == np.uint8 and x.ndim == 2
                 and x.shape[0] >= 1 and x.shape[1] == width):
             raise RunError(f"the data's {name} must be a uint8 array (N, {width}) with N >= 1, "
                            f"got {getattr(x, 'dtype', type(x).__name__)} "
