@@ -83,6 +83,10 @@ def parser():
                             "(default: 1.0)")
     model.add_argument("--dtype", choices=DTYPES, default=DEFAULTS.dtype,
                        help="(default: %(default)s)")
+    model.add_argument("--init-std", type=float, default=DEFAULTS.init_std, metavar="S",
+                       help="draw every parameter, biases included, from N(0, S^2), as "
+                            "Kingma & Welling (2014) do with S = 0.01 (default: each layer's "
+                            "own initialisation)")
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
                        help="(default: %(default)s)")
@@ -97,6 +101,11 @@ def parser():
                             "IWAE paper's 3280 epochs (default: %(default)s)")
     train.add_argument("--adam-eps", type=float, default=None, metavar="EPS",
                        help="Adam's epsilon; the IWAE paper uses 1e-4 (default: 1e-08)")
+    train.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay,
+                       metavar="LAMBDA",
+                       help="step on g + LAMBDA * theta: a N(0, I) prior on the parameters "
+                            "with LAMBDA = 1/N_train, as Kingma & Welling (default: "
+                            "%(default)s)")
     train.add_argument("--objective", choices=OBJECTIVES, default=DEFAULTS.objective,
                        help="elbo: the ELBO with the KL in closed form (estimator B); elbo-mc: "
                             "the KL sampled (estimator A); iwae: the importance-weighted bound; "

@@ -54,13 +54,16 @@ class RunConfig:
     ``activation``, ``likelihood`` (one of likelihoods.LIKELIHOODS; the
     Gaussian's ``obs_var`` is a positive number or 'learned', default 1.0,
     and None for the others), ``dtype``, ``seed`` (weights and training
-    noise).  Data: ``binarize`` mode, ``limit`` (first N training examples;
+    noise), ``init_std`` (None: each layer's own initialisation; a number S:
+    every parameter, biases included, ~ N(0, S^2), as Kingma & Welling).  Data: ``binarize`` mode, ``limit`` (first N training examples;
     None = all).  Objective: ``objective`` (one of objectives.OBJECTIVES),
     ``k`` (samples of z per example), ``beta`` (KL weight), ``kl_warmup``
     (epochs of linear warm-up; both only for the ELBO objectives).
     Optimisation: ``optimizer``, ``lr``, ``lr_schedule`` (LR_SCHEDULES),
     ``adam_eps`` (Adam's eps, default ADAM_EPS, None for the other
-    optimizers), ``batch_size`` (a batch larger than the data set is the
+    optimizers), ``weight_decay`` (lambda: the optimizer steps on
+    g + lambda * theta, the gradient of a N(0, I / lambda) prior's share;
+    Kingma & Welling's 1 / N_train), ``batch_size`` (a batch larger than the data set is the
     whole data set), ``epochs``.
     Evaluation: ``eval_k`` importance samples for the final log p(x) (0
     skips it).  Data: ``dataset`` (datasets.DATASETS: 'mnist' or 'frey'), read
@@ -83,6 +86,8 @@ class RunConfig:
     lr: float = 1e-3
     lr_schedule: str = "constant"
     adam_eps: float | None = None
+    weight_decay: float = 0.0
+    init_std: float | None = None
     seed: int = 0
     dtype: str = "float32"
     limit: int | None = None
@@ -118,6 +123,9 @@ class RunConfig:
         self.kl_warmup = check_float(self.kl_warmup, flag("kl_warmup"), lo=0)
         self.lr = check_float(self.lr, flag("lr"), lo=0, lo_open=True)
         self.adam_eps = _adam_eps(self.adam_eps, self.optimizer)
+        self.weight_decay = check_float(self.weight_decay, flag("weight_decay"), lo=0)
+        if self.init_std is not None:
+            self.init_std = check_float(self.init_std, flag("init_std"), lo=0, lo_open=True)
         if self.objective in ("iwae", "wake-sleep") and (self.beta != 1 or self.kl_warmup):
             raise ValueError(f"--objective {self.objective} has no KL weight: --beta must be 1 "
                              "and --kl-warmup 0")
@@ -190,11 +198,13 @@ def resume_differences(saved, config):
 
 def as_this_version(saved):
     """A run's saved settings as this version writes them.  Runs saved before
-    --objective, --k, --lr-schedule, --adam-eps and --dataset existed trained on
-    MNIST with the ELBO, k = 1, a constant learning rate and Adam's eps 1e-8; they also saved
+    --objective, --k, --lr-schedule, --adam-eps, --dataset, --weight-decay and
+    --init-std existed trained on MNIST with the ELBO, k = 1, a constant learning
+    rate, Adam's eps 1e-8, no weight decay and each layer's own init; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
     optimizers, which this version records as None (unused)."""
-    saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist", **saved}
+    saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
+             "weight_decay": 0.0, "init_std": None, **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):
@@ -207,18 +217,25 @@ def as_this_version(saved):
 # -------------------------------------------------------------- building --
 
 def build_model(config, input_dim):
-    """The VAE of ``config`` for data of ``input_dim`` features (weights seeded by config.seed)."""
+    """The VAE of ``config`` for data of ``input_dim`` features (weights seeded by
+    config.seed; with ``init_std`` every parameter redrawn from N(0, init_std^2)
+    with default_rng((seed, 0)))."""
     try:
-        return VAE(input_dim, config.hidden, config.latent_dim, config.likelihood,
-                   1.0 if config.obs_var is None else config.obs_var, config.activation,
-                   np.dtype(config.dtype), config.seed)
+        model = VAE(input_dim, config.hidden, config.latent_dim, config.likelihood,
+                    1.0 if config.obs_var is None else config.obs_var, config.activation,
+                    np.dtype(config.dtype), config.seed)
     except MemoryError as e:
         raise RunError(f"the model of --hidden {','.join(map(str, config.hidden))} "
                        f"--latent-dim {config.latent_dim} does not fit in memory ({e})") from None
+    if config.init_std is not None:
+        init_rng = np.random.default_rng((config.seed, 0))
+        model.params.flat[...] = init_rng.normal(0.0, config.init_std, model.params.flat.size)
+    return model
 
 
 def build_optimizer(config, params):
     """The optimizer of ``config`` over ``params`` (other hyperparameters at their defaults)."""
     if config.optimizer == "adam":
-        return OPTIMIZERS["adam"](params, lr=config.lr, eps=config.adam_eps)
-    return OPTIMIZERS[config.optimizer](params, lr=config.lr)
+        return OPTIMIZERS["adam"](params, lr=config.lr, eps=config.adam_eps,
+                                  weight_decay=config.weight_decay)
+    return OPTIMIZERS[config.optimizer](params, lr=config.lr, weight_decay=config.weight_decay)
