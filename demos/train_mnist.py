@@ -101,11 +101,9 @@ def parser():
                             "IWAE paper's 3280 epochs (default: %(default)s)")
     train.add_argument("--adam-eps", type=float, default=None, metavar="EPS",
                        help="Adam's epsilon; the IWAE paper uses 1e-4 (default: 1e-08)")
-    train.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay,
-                       metavar="LAMBDA",
-                       help="step on g + LAMBDA * theta: a N(0, I) prior on the parameters "
-                            "with LAMBDA = 1/N_train, as Kingma & Welling (default: "
-                            "%(default)s)")
+    train.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay, metavar="L",
+                       help="step on g + L * theta; L = 1/N_train is Kingma & Welling's N(0, I) "
+                            "prior on the parameters (default: %(default)s)")
     train.add_argument("--objective", choices=OBJECTIVES, default=DEFAULTS.objective,
                        help="elbo: the ELBO with the KL in closed form (estimator B); elbo-mc: "
                             "the KL sampled (estimator A); iwae: the importance-weighted bound; "

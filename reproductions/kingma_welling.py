@@ -281,11 +281,11 @@ def train_run(spec, data, settings, run_dir, budget, stream=None, save_seconds=6
     """
     stream = sys.stdout if stream is None else stream
     run_dir = Path(run_dir)
-    state = _resume(spec, data, settings, run_dir)
-    if state is None:
-        state = select_step_size(spec, data, settings, stream)
-        _save(run_dir, *state)
-    config, model, optimizer, rng, record = state
+    resumed = _resume(spec, data, settings, run_dir)
+    config, model, optimizer, rng, record = resumed or select_step_size(spec, data, settings,
+                                                                        stream)
+    if resumed is None:
+        _save(run_dir, model, optimizer, rng, record)
     samples = first = record["samples"]
     points = [p for p in checkpoint_samples(int(budget), settings) if p > samples]
     if not points:
@@ -304,7 +304,7 @@ def train_run(spec, data, settings, run_dir, budget, stream=None, save_seconds=6
         if point is not None:
             record["curve"].append({**point, "seconds": record["seconds"]})
         record["samples"] = samples
-        _save(run_dir, config, model, optimizer, rng, record)
+        _save(run_dir, model, optimizer, rng, record)
 
     try:
         for target in points:
@@ -396,7 +396,7 @@ def _resume(spec, data, settings, run_dir):
     return (config, *restore_training(saved, config, path), {**record, "samples": saved.epoch})
 
 
-def _save(run_dir, config, model, optimizer, rng, record):
+def _save(run_dir, model, optimizer, rng, record):
     run_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(run_dir / CHECKPOINT, model, optimizer, rng, record["samples"], record)
     write_json_atomic(run_dir / RECORD, record)

@@ -62,8 +62,9 @@ class RunConfig:
     Optimisation: ``optimizer``, ``lr``, ``lr_schedule`` (LR_SCHEDULES),
     ``adam_eps`` (Adam's eps, default ADAM_EPS, None for the other
     optimizers), ``weight_decay`` (lambda: the optimizer steps on
-    g + lambda * theta, the gradient of a N(0, I / lambda) prior's share;
-    Kingma & Welling's 1 / N_train), ``batch_size`` (a batch larger than the data set is the
+    g + lambda * theta, as if lambda ||theta||^2 / 2 were added to the loss
+    per example; Kingma & Welling's N(0, I) prior on the parameters, shared
+    among N_train examples, is lambda = 1 / N_train), ``batch_size`` (a batch larger than the data set is the
     whole data set), ``epochs``.
     Evaluation: ``eval_k`` importance samples for the final log p(x) (0
     skips it).  Data: ``dataset`` (datasets.DATASETS: 'mnist' or 'frey'), read
