@@ -87,6 +87,10 @@ def parser():
                        help="train with the textbook forms throughout (layers, likelihood, "
                             "optimizer) instead of the fast ones: the same numbers to rounding, "
                             "slower; an edit of a textbook function then changes the training")
+    model.add_argument("--init-std", type=float, default=DEFAULTS.init_std, metavar="S",
+                       help="draw every parameter, biases included, from N(0, S^2), as "
+                            "Kingma & Welling (2014) do with S = 0.01 (default: each layer's "
+                            "own initialisation)")
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
                        help="(default: %(default)s)")
@@ -101,6 +105,9 @@ def parser():
                             "IWAE paper's 3280 epochs (default: %(default)s)")
     train.add_argument("--adam-eps", type=float, default=None, metavar="EPS",
                        help="Adam's epsilon; the IWAE paper uses 1e-4 (default: 1e-08)")
+    train.add_argument("--weight-decay", type=float, default=DEFAULTS.weight_decay, metavar="L",
+                       help="step on g + L * theta; L = 1/N_train is Kingma & Welling's N(0, I) "
+                            "prior on the parameters (default: %(default)s)")
     train.add_argument("--objective", choices=OBJECTIVES, default=DEFAULTS.objective,
                        help="elbo: the ELBO with the KL in closed form (estimator B); elbo-mc: "
                             "the KL sampled (estimator A); iwae: the importance-weighted bound; "

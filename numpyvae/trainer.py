@@ -144,30 +144,41 @@ class TrainingStep:
 
 
 def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none", beta=1.0,
-                warmup_steps=0, first_step=0, epoch=1, progress=None, objective="elbo", k=1):
+                warmup_steps=0, first_step=0, epoch=1, progress=None, objective="elbo", k=1,
+                order=None, batches=None):
     """One pass over the uint8 data set ``x`` (N, D) in a fresh random order.
 
     Every step is a TrainingStep of ``objective`` with ``k`` samples;
-    ``first_step`` is the global step t of the first batch (for the KL
-    warm-up), ``epoch`` only labels errors, ``progress`` (a
+    ``first_step`` is the global step t of the epoch's first batch (for the
+    KL warm-up), ``epoch`` only labels errors, ``progress`` (a
     progress.Progress) is updated after every step.  Raises
     TrainingDiverged, before the optimizer step, on a non-finite loss or
     gradient.
 
-    Returns a dict of the epoch's means over examples, in nats:
+    Two hooks for a protocol of its own (reproductions/kingma_welling.py):
+    ``order``, the epoch's order of examples, M indices into x (default
+    ``rng.permutation(N)``, drawn first; a shorter order leaves examples
+    out), whose batch s is order[s*B : (s+1)*B], s = 0 .. ceil(M/B) - 1;
+    and ``batches``, the s to train now (a range; default all of them):
+    part of an epoch, to stop between two batches and go on later.
+
+    Returns a dict of the means over the examples trained, in nats:
     ``loss`` (the objective: -ELBO by default), ``recon``, ``kl``;
     ``batch_losses`` (list, the loss of each batch), ``beta`` (the last
     step's KL weight), ``steps``, ``seconds`` and ``examples_per_sec``.
     """
     start = time.perf_counter()
-    n = x.shape[0]
-    steps = -(-n // batch_size)
-    step = TrainingStep(model, optimizer, min(batch_size, n), binarize_mode, objective, k)
-    perm = rng.permutation(n)
+    order = rng.permutation(x.shape[0]) if order is None else order
+    steps = -(-order.shape[0] // batch_size)
+    batches = range(steps) if batches is None else batches
+    if not batches:
+        raise ValueError(f"batches must name at least one of the epoch's {steps} batches")
+    step = TrainingStep(model, optimizer, min(batch_size, order.shape[0]), binarize_mode,
+                        objective, k)
     loss_sum = recon_sum = kl_sum = 0.0
-    batch_losses = []
-    for s in range(steps):
-        idx = perm[s * batch_size:(s + 1) * batch_size]
+    seen, batch_losses = 0, []
+    for s in batches:
+        idx = order[s * batch_size:(s + 1) * batch_size]
         beta_t = kl_weight(first_step + s, beta, warmup_steps)
         try:
             loss, recon, kl = step(x, idx, rng, beta_t)
@@ -178,11 +189,11 @@ def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none
         loss_sum += loss * m
         recon_sum += recon * m
         kl_sum += kl * m
+        seen += m
         batch_losses.append(loss)
         if progress is not None:
-            seen = s * batch_size + m
             progress.update(s + 1, examples=seen, loss=loss_sum / seen)
     seconds = time.perf_counter() - start
-    return {"loss": loss_sum / n, "recon": recon_sum / n, "kl": kl_sum / n,
-            "batch_losses": batch_losses, "beta": beta_t, "steps": steps,
-            "seconds": seconds, "examples_per_sec": n / seconds}
+    return {"loss": loss_sum / seen, "recon": recon_sum / seen, "kl": kl_sum / seen,
+            "batch_losses": batch_losses, "beta": beta_t, "steps": len(batches),
+            "seconds": seconds, "examples_per_sec": seen / seconds}

@@ -41,6 +41,14 @@ budget of training samples, resumably: its directory holds checkpoint.npz
 (model, Adagrad state, the Generator's state, samples so far, the record)
 and record.json, both rewritten atomically at every evaluation and every
 ``save_seconds``; a run resumed from them continues bit for bit.
+
+It runs on the harness of demos/train_mnist.py; this module is the protocol
+alone.  A candidate step size is a RunConfig (``run_config``: init_std and
+weight_decay are settings there); its model, optimizer and Generator come
+from run.fit.start_training (settings.build_model, build_optimizer) or, on
+resume, run.fit.restore_training; it trains with trainer.train_epoch (the
+hooks ``order`` and ``batches`` give the per-epoch order and the stops
+between evaluation points) and is saved with run.checkpoint.
 """
 
 import json
@@ -53,31 +61,30 @@ from pathlib import Path
 import numpy as np
 
 from numpyvae.data.binarize import BINARIZE_MODES, binarize
-from numpyvae.run.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
 from numpyvae.evaluate import elbo
-from numpyvae.optim import Adagrad
+from numpyvae.run.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
+from numpyvae.run.fit import EVAL_SEED, data_summary, restore_training, start_training
 from numpyvae.run.progress import Progress, format_seconds
-from numpyvae.run.fit import data_summary
-from numpyvae.trainer import TrainingStep
-from numpyvae.model.vae import VAE
+from numpyvae.run.settings import RunConfig, RunError
+from numpyvae.trainer import TrainingDiverged, train_epoch
 from numpyvae.util.validate import NonFiniteError
 
 # per data set: the paper's architecture and decoder, and Figure 2's latent sizes
 DATASETS = {
-    "mnist": {"hidden": 500, "likelihood": "bernoulli", "obs_var": 1.0,
+    "mnist": {"hidden": 500, "likelihood": "bernoulli", "obs_var": None,
               "latent_dims": (3, 5, 10, 20, 200)},
     "frey": {"hidden": 200, "likelihood": "gaussian-sigmoid", "obs_var": "learned",
              "latent_dims": (2, 5, 10, 20)},
 }
 METHODS = {"aevb": "elbo", "wake-sleep": "wake-sleep"}   # method -> objectives.OBJECTIVES
 EXTRA_RUNS = (("mnist", "aevb", 2),)                      # Figures 4 and 5: a 2-d MNIST manifold
-EVAL_SEED = 2014                                          # of the evaluation's generators
 CHECKPOINT, RECORD = "checkpoint.npz", "record.json"
 PIECE_MINIBATCHES = 100       # train_run checks the time for a save after this many minibatches
 
 
-class ProtocolError(ValueError):
-    """Settings, a run name or a run directory that cannot be used; the message says which."""
+class ProtocolError(RunError):
+    """Settings, a run name or a run directory that cannot be used; the message says which.
+    (The harness's own such errors are its RunError.)"""
 
 
 class RunDiverged(RuntimeError):
@@ -175,25 +182,20 @@ class Settings:
 
 # ------------------------------------------------------------------ pieces --
 
-def build_model(spec, input_dim, settings):
-    """The run's VAE (float32), every parameter drawn from N(0, init_std^2) with
-    default_rng((seed, 0)) (the constructor's own init is overwritten)."""
+def run_config(spec, settings, step_size, n_train):
+    """The run of ``spec`` under one step size as the harness's RunConfig (what
+    demos/train_mnist.py runs): the paper's tanh network and decoder, float32,
+    parameters ~ N(0, init_std^2) (settings.build_model), Adagrad with the step
+    size and weight decay 1/N_train (settings.build_optimizer): the gradient of
+    the per-datapoint share of -log N(theta; 0, I), ||theta||^2 / (2 N_train)."""
     arch = DATASETS[spec.dataset]
-    model = VAE(input_dim, (settings.hidden or arch["hidden"],), spec.latent_dim,
-                arch["likelihood"], arch["obs_var"], "tanh", np.float32, settings.seed)
-    init_normal(model.params, settings.init_std, np.random.default_rng((settings.seed, 0)))
-    return model
-
-
-def init_normal(params, std, rng):
-    """Every parameter (the whole FlatParams buffer) ~ N(0, std^2), in place."""
-    params.flat[...] = rng.normal(0.0, std, params.flat.size)
-
-
-def build_optimizer(params, step_size, n_train, settings):
-    """Adagrad with the global step size; weight decay 1/N_train: the gradient of the
-    per-datapoint share of -log N(theta; 0, I), ||theta||^2 / (2 N_train)."""
-    return Adagrad(params, lr=step_size, weight_decay=1.0 / n_train if settings.weight_prior else 0.0)
+    return RunConfig(hidden=(settings.hidden or arch["hidden"],), latent_dim=spec.latent_dim,
+                     activation="tanh", likelihood=arch["likelihood"], obs_var=arch["obs_var"],
+                     binarize=settings.binarize_mode(spec.dataset),
+                     objective=METHODS[spec.method], optimizer="adagrad", lr=step_size,
+                     weight_decay=1.0 / n_train if settings.weight_prior else 0.0,
+                     init_std=settings.init_std, batch_size=settings.batch_size,
+                     seed=settings.seed, dtype="float32", dataset=spec.dataset)
 
 
 def checkpoint_samples(budget, settings):
@@ -223,68 +225,41 @@ def lower_bound(model, x_u8, binarize_mode, stream, chunk=1000):
     return total / x_u8.shape[0]
 
 
+def evaluate(model, data, binarize_mode, samples):
+    """A curve point, {'samples', 'train', 'test'}: the lower bounds per datapoint now."""
+    return {"samples": samples, "train": lower_bound(model, data.x_train, binarize_mode, 0),
+            "test": lower_bound(model, data.x_test, binarize_mode, 1)}
+
+
 def epoch_order(seed, epoch, n):
     """The training set's order in ``epoch`` (0-based): a permutation of n from (seed, 2, epoch)."""
     return np.random.default_rng((seed, 2, epoch)).permutation(n)
 
 
-# ------------------------------------------------------------ one training --
+def train_to(target, config, model, optimizer, rng, x_train, samples):
+    """Train from ``samples`` to ``target`` training samples (multiples of the batch
+    size B) with trainer.train_epoch; returns ``target``.  Raises TrainingDiverged.
 
-class Trainer:
-    """One model under one step size, trained minibatch by minibatch.
-
-    state: model, optimizer, rng (default_rng((seed, 1)): binarization, eps,
-    wake-sleep's dreams) and ``samples`` (training samples so far, a multiple
-    of the batch size B).  Minibatch t (0-based) is rows j*B..(j+1)*B of
-    epoch e's order, (e, j) = divmod(t, N // B), so the state above is the
+    Minibatch t = samples / B (0-based) is batch j of epoch e, (e, j) = divmod(t, N // B),
+    of the order epoch_order(seed, e, N) cut to whole minibatches (N mod B examples left
+    out): train_epoch's hooks ``order`` and ``batches``.  The rng (trainer.train_generator:
+    binarization, eps, wake-sleep's dreams), model, optimizer and ``samples`` are the
     whole state of training.
     """
-
-    def __init__(self, spec, data, settings, step_size, model=None, optimizer_state=None,
-                 rng_state=None, samples=0):
-        self.spec, self.data, self.settings, self.step_size = spec, data, settings, step_size
-        if model is None:
-            model = build_model(spec, data.x_train.shape[1], settings)
-        self.model = model
-        self.optimizer = build_optimizer(self.model.params, step_size, len(data.x_train),
-                                         settings)
-        if optimizer_state is not None:
-            self.optimizer.load_state_dict(optimizer_state)
-        self.rng = np.random.default_rng((settings.seed, 1))
-        if rng_state is not None:
-            self.rng.bit_generator.state = rng_state
-        self.samples = samples
-        self.mode = settings.binarize_mode(spec.dataset)
-        self.step = TrainingStep(self.model, self.optimizer, settings.batch_size, self.mode,
-                                 objective=METHODS[spec.method])
-        self._order = (None, None)                          # (epoch, permutation)
-
-    def train_to(self, samples, progress=None, first=0):
-        """Train until ``samples`` training samples have been seen; raises RunDiverged.
-        ``progress`` (a progress.Progress) counts the minibatches since ``first`` samples."""
-        b, n = self.settings.batch_size, self.data.x_train.shape[0]
-        steps_per_epoch = n // b
-        if steps_per_epoch < 1:
-            raise ProtocolError(f"{self.spec.dataset} has {n} training examples, fewer than "
-                                f"one minibatch (--batch-size {b})")
-        while self.samples < samples:
-            epoch, k = divmod(self.samples // b, steps_per_epoch)
-            if self._order[0] != epoch:
-                self._order = (epoch, epoch_order(self.settings.seed, epoch, n))
-            try:
-                self.step(self.data.x_train, self._order[1][k * b:(k + 1) * b], self.rng)
-            except NonFiniteError as e:
-                raise RunDiverged(f"{self.spec.label}, step size {self.step_size:g}: training "
-                                  f"diverged after {self.samples:,} samples ({e})") from None
-            self.samples += b
-            if progress is not None:
-                progress.update((self.samples - first) // b, examples=self.samples - first)
-
-    def evaluate(self):
-        """{'samples', 'train', 'test'}: the lower bounds per datapoint now."""
-        return {"samples": self.samples,
-                "train": lower_bound(self.model, self.data.x_train, self.mode, 0),
-                "test": lower_bound(self.model, self.data.x_test, self.mode, 1)}
+    b, n = config.batch_size, x_train.shape[0]
+    steps_per_epoch = n // b
+    if steps_per_epoch < 1:
+        raise ProtocolError(f"{config.dataset} has {n} training examples, fewer than "
+                            f"one minibatch (--batch-size {b})")
+    while samples < target:
+        epoch, j = divmod(samples // b, steps_per_epoch)
+        stop = min(steps_per_epoch, j + (target - samples) // b)
+        train_epoch(model, optimizer, x_train, rng, batch_size=b, binarize_mode=config.binarize,
+                    beta=config.beta, epoch=epoch + 1, objective=config.objective, k=config.k,
+                    order=epoch_order(config.seed, epoch, n)[:steps_per_epoch * b],
+                    batches=range(j, stop))
+        samples += (stop - j) * b
+    return samples
 
 
 # ---------------------------------------------------------------- one run --
@@ -300,22 +275,25 @@ def train_run(spec, data, settings, run_dir, budget, stream=None, save_seconds=6
 
     The step-size selection comes first (``select_step_size``); the curve
     starts where it ends, at select_samples, and goes on at the points of
-    ``checkpoint_samples``.  The checkpoint and record.json are written after
-    the selection, at every evaluation and at least every ``save_seconds``.
+    ``checkpoint_samples``.  The checkpoint (checkpoint.save_checkpoint, its
+    epoch the samples so far) and record.json are written after the
+    selection, at every evaluation and at least every ``save_seconds``.
     """
     stream = sys.stdout if stream is None else stream
     run_dir = Path(run_dir)
-    trainer, record = _resume(spec, data, settings, run_dir)
-    if trainer is None:
-        trainer, record = select_step_size(spec, data, settings, stream)
-        _save(run_dir, trainer, record)
-    points = [p for p in checkpoint_samples(int(budget), settings) if p > trainer.samples]
+    resumed = _resume(spec, data, settings, run_dir)
+    config, model, optimizer, rng, record = resumed or select_step_size(spec, data, settings,
+                                                                        stream)
+    if resumed is None:
+        _save(run_dir, model, optimizer, rng, record)
+    samples = first = record["samples"]
+    points = [p for p in checkpoint_samples(int(budget), settings) if p > samples]
     if not points:
-        print(f"{spec.label}: done ({trainer.samples:,} samples)", file=stream, flush=True)
+        print(f"{spec.label}: done ({samples:,} samples)", file=stream, flush=True)
         return record
-    first, b = trainer.samples, settings.batch_size
+    b = settings.batch_size
     progress = Progress((points[-1] - first) // b, step_name="minibatch", unit="samples",
-                        label=f"{spec.label} (step size {trainer.step_size:g})", stream=stream)
+                        label=f"{spec.label} (step size {config.lr:g})", stream=stream)
     clock = time.perf_counter()
 
     def save(point=None):
@@ -325,19 +303,22 @@ def train_run(spec, data, settings, run_dir, budget, stream=None, save_seconds=6
         clock = now
         if point is not None:
             record["curve"].append({**point, "seconds": record["seconds"]})
-        _save(run_dir, trainer, record)
+        record["samples"] = samples
+        _save(run_dir, model, optimizer, rng, record)
 
     try:
         for target in points:
-            while trainer.samples < target:       # in pieces, to save on time
-                trainer.train_to(min(target, trainer.samples + PIECE_MINIBATCHES * b),
-                                 progress, first)
+            while samples < target:       # in pieces, to save on time
+                samples = train_to(min(target, samples + PIECE_MINIBATCHES * b), config, model,
+                                   optimizer, rng, data.x_train, samples)
+                progress.update((samples - first) // b, examples=samples - first)
                 if time.perf_counter() - clock > save_seconds:
                     save()
-            save(trainer.evaluate())
-            point = record["curve"][-1]
+            save(evaluate(model, data, config.binarize, samples))
             progress.close()
-            print(_point_line(spec, point), file=stream, flush=True)
+            print(_point_line(spec, record["curve"][-1]), file=stream, flush=True)
+    except (TrainingDiverged, NonFiniteError) as e:
+        raise RunDiverged(f"{spec.label}, step size {config.lr:g}: {e}") from None
     finally:
         progress.close()
     return record
@@ -346,52 +327,56 @@ def train_run(spec, data, settings, run_dir, budget, stream=None, save_seconds=6
 def select_step_size(spec, data, settings, stream=None):
     """The paper's choice of Adagrad's global step size, by the training bound.
 
-    Each of settings.step_sizes trains a Trainer from the same initial
-    parameters on the same minibatches and noise for select_samples training
-    samples; the highest training lower bound wins (ties: the smaller step
-    size; a candidate that diverges is out).  Returns (winner, record) with
-    the record's first curve point the winner's, at select_samples.
+    Each of settings.step_sizes trains from the same initial parameters on
+    the same minibatches and noise for select_samples training samples; the
+    highest training lower bound wins (ties: the smaller step size; a
+    candidate that diverges is out).  Returns the winner's (config, model,
+    optimizer, rng, record), the record's first curve point the winner's,
+    at select_samples.
     """
     stream = sys.stdout if stream is None else stream
     start = time.perf_counter()
     best, selection = None, {}
+    n_train, input_dim = data.x_train.shape
     for step_size in settings.step_sizes:
-        trainer = Trainer(spec, data, settings, step_size)
+        config = run_config(spec, settings, step_size, n_train)
+        model, optimizer, rng = start_training(config, input_dim)
         try:
-            trainer.train_to(settings.select_samples)
-            bound = lower_bound(trainer.model, data.x_train, trainer.mode, 0)
-        except (RunDiverged, NonFiniteError) as e:
-            why = e if isinstance(e, RunDiverged) else (
-                f"{spec.label}, step size {step_size:g}: the training bound overflowed ({e})")
-            print(f"  {why}: out of the selection", file=stream, flush=True)
+            train_to(settings.select_samples, config, model, optimizer, rng, data.x_train, 0)
+            bound = lower_bound(model, data.x_train, config.binarize, 0)
+        except (TrainingDiverged, NonFiniteError) as e:
+            why = e if isinstance(e, TrainingDiverged) else f"the training bound overflowed ({e})"
+            print(f"  {spec.label}, step size {step_size:g}: {why}: out of the selection",
+                  file=stream, flush=True)
             selection[f"{step_size:g}"] = None
             continue
         selection[f"{step_size:g}"] = bound
         print(f"{spec.label}: step size {step_size:g}: training bound {bound:.2f} after "
               f"{settings.select_samples:,} samples", file=stream, flush=True)
         if best is None or bound > best[0]:
-            best = (bound, trainer)
+            best = (bound, (config, model, optimizer, rng))
     if best is None:
         raise RunDiverged(f"{spec.label}: every step size in {settings.step_sizes} diverged "
                           "within --select-samples; try smaller --step-sizes or --init-std")
-    trainer = best[1]
-    point = trainer.evaluate()
+    config, model, optimizer, rng = best[1]
+    point = evaluate(model, data, config.binarize, settings.select_samples)
     point["seconds"] = time.perf_counter() - start
     record = {"run": spec.name, "dataset": spec.dataset, "method": spec.method,
               "latent_dim": spec.latent_dim, "objective": METHODS[spec.method],
               "settings": settings.to_dict(),
               "data": data_summary(data.x_train, data.x_test, data.image_shape),
-              "selection": selection, "step_size": trainer.step_size, "curve": [point],
-              "samples": trainer.samples, "seconds": point["seconds"]}
+              "selection": selection, "step_size": config.lr, "curve": [point],
+              "samples": settings.select_samples, "seconds": point["seconds"]}
     print(_point_line(spec, point), file=stream, flush=True)
-    return trainer, record
+    return config, model, optimizer, rng, record
 
 
 def _resume(spec, data, settings, run_dir):
-    """(trainer, record) from run_dir's checkpoint, or (None, None) if there is none."""
+    """(config, model, optimizer, rng, record) from run_dir's checkpoint (through
+    fit.restore_training), or None if there is none."""
     path = run_dir / CHECKPOINT
     if not path.exists():
-        return None, None
+        return None
     try:
         saved = load_checkpoint(path)
     except (OSError, ValueError, KeyError) as e:
@@ -407,17 +392,13 @@ def _resume(spec, data, settings, run_dir):
     if record["data"] != data_summary(data.x_train, data.x_test, data.image_shape):
         raise ProtocolError(f"cannot resume {run_dir}: it was trained on other data "
                             f"({record['data']})")
-    trainer = Trainer(spec, data, settings, record["step_size"], model=saved.model,
-                      optimizer_state=saved.optimizer_state, rng_state=saved.rng_state,
-                      samples=saved.epoch)
-    return trainer, record
+    config = run_config(spec, settings, record["step_size"], data.x_train.shape[0])
+    return (config, *restore_training(saved, config, path), {**record, "samples": saved.epoch})
 
 
-def _save(run_dir, trainer, record):
+def _save(run_dir, model, optimizer, rng, record):
     run_dir.mkdir(parents=True, exist_ok=True)
-    record["samples"] = trainer.samples
-    save_checkpoint(run_dir / CHECKPOINT, trainer.model, trainer.optimizer, trainer.rng,
-                    trainer.samples, record)
+    save_checkpoint(run_dir / CHECKPOINT, model, optimizer, rng, record["samples"], record)
     write_json_atomic(run_dir / RECORD, record)
 
 

@@ -42,6 +42,7 @@ except ImportError:
 import kingma_welling as kw
 from numpyvae.data.binarize import BINARIZE_MODES
 from numpyvae.data.datasets import DataUnavailable, load_dataset_noting_warnings
+from numpyvae.run.settings import RunError
 
 DEFAULT_SAMPLES = {"mnist": 10 ** 6, "frey": 10 ** 6}
 DEFAULTS = kw.Settings()
@@ -151,7 +152,7 @@ def main(argv=None):
                 for name in dict.fromkeys(r.dataset for r in runs)}
         _, paths = kw.reproduce(args.out, runs, data, settings, args.samples,
                                 overwrite=args.overwrite)
-    except (kw.ProtocolError, kw.RunDiverged) as e:
+    except (RunError, kw.RunDiverged) as e:   # RunError: kw.ProtocolError or the harness's
         print(f"error: {e}", file=sys.stderr)
         return 1 if isinstance(e, kw.RunDiverged) else 2
     except KeyboardInterrupt:

@@ -16,6 +16,11 @@ from numpyvae.run.checkpoint import load_checkpoint
 from numpyvae.data.datafiles import ImageDataset
 from numpyvae.evaluate import elbo
 from numpyvae.data.binarize import binarize
+from numpyvae.model.vae import VAE
+from numpyvae.optim import Adagrad
+from numpyvae.run.fit import start_training
+from numpyvae.run.settings import build_model, build_optimizer
+from numpyvae.trainer import TrainingStep
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = kw.Settings(hidden=6, select_samples=200, step_sizes=(0.01, 0.05))
@@ -39,6 +44,11 @@ def frey_data():
 
 def params_of(run_dir):
     return load_checkpoint(Path(run_dir) / kw.CHECKPOINT).model.params.flat
+
+
+def model_of(spec, settings, input_dim, n_train=1000, step_size=0.02):
+    """The run's model as the protocol builds it (its RunConfig, settings.build_model)."""
+    return build_model(kw.run_config(spec, settings, step_size, n_train), input_dim)
 
 
 # ------------------------------------------------------------- settings --
@@ -85,8 +95,8 @@ def test_checkpoint_samples_are_log_spaced_minibatches():
 @pytest.mark.parametrize("dataset, hidden, likelihood, width", [
     ("mnist", 500, "bernoulli", 784), ("frey", 200, "gaussian-sigmoid", 2 * 560)])
 def test_model_is_the_papers(dataset, hidden, likelihood, width):
-    model = kw.build_model(kw.RunSpec(dataset, "aevb", 3), 784 if dataset == "mnist" else 560,
-                           kw.Settings())
+    model = model_of(kw.RunSpec(dataset, "aevb", 3), kw.Settings(),
+                     784 if dataset == "mnist" else 560)
     assert model.hidden_dims == (hidden,) and model.activation == "tanh"
     assert model.likelihood.name == likelihood and model.decoder.sizes[-1] == width
     assert model.dtype == np.float32
@@ -94,18 +104,20 @@ def test_model_is_the_papers(dataset, hidden, likelihood, width):
     # every parameter, biases included, from N(0, 0.01^2)
     assert abs(p.std() - 0.01) < 1e-4 and abs(p.mean()) < 1e-4
     assert np.all(model.params["decoder.0.b"] != 0)
-    again = kw.build_model(kw.RunSpec(dataset, "wake-sleep", 3), model.input_dim, kw.Settings())
+    again = model_of(kw.RunSpec(dataset, "wake-sleep", 3), kw.Settings(), model.input_dim)
     np.testing.assert_array_equal(again.params.flat, p)       # same seed, same start
 
 
 def test_weight_decay_is_the_gaussian_prior_on_the_parameters(frey_data):
     """Adagrad's step uses g + theta / N_train, the gradient of the per-datapoint loss
     plus ||theta||^2 / (2 N_train) = -log N(theta; 0, I) / N_train + const."""
-    model = kw.build_model(kw.RunSpec("frey", "aevb", 2), 560, TINY)
-    n = len(frey_data.x_train)
-    opt = kw.build_optimizer(model.params, 0.02, n, TINY)
-    assert opt.weight_decay == 1 / n
-    assert kw.build_optimizer(model.params, 0.02, n, kw.Settings(weight_prior=False)).weight_decay == 0
+    spec, n = kw.RunSpec("frey", "aevb", 2), len(frey_data.x_train)
+    config = kw.run_config(spec, TINY, 0.02, n)
+    model = build_model(config, 560)
+    opt = build_optimizer(config, model.params)
+    assert isinstance(opt, Adagrad) and opt.lr == 0.02 and opt.weight_decay == 1 / n
+    no_prior = kw.run_config(spec, kw.Settings(weight_prior=False), 0.02, n)
+    assert build_optimizer(no_prior, model.params).weight_decay == 0
     theta = model.params.flat.astype(np.float64)
     g = np.random.default_rng(0).standard_normal(theta.size).astype(np.float32)
     grads = model.params.zeros_like()
@@ -132,7 +144,7 @@ def test_weight_decay_is_the_gaussian_prior_on_the_parameters(frey_data):
 
 def test_lower_bound_is_the_mean_elbo_with_fixed_noise():
     data = tiny_dataset("mnist", 250, 50)
-    model = kw.build_model(kw.RunSpec("mnist", "aevb", 3), 784, TINY)
+    model = model_of(kw.RunSpec("mnist", "aevb", 3), TINY, 784)
     bound = kw.lower_bound(model, data.x_train, "dynamic", 0, chunk=100)
     assert bound == kw.lower_bound(model, data.x_train, "dynamic", 0, chunk=100)   # same noise
     assert bound != kw.lower_bound(model, data.x_train, "dynamic", 1, chunk=100)
@@ -167,9 +179,60 @@ def test_a_run_selects_its_step_size_and_records_its_curve(tmp_path, frey_data, 
     on_disk = json.loads((tmp_path / "run" / kw.RECORD).read_text())
     assert on_disk["curve"] == json.loads(json.dumps(curve)) and on_disk["samples"] == 1000
     # the selection is what the candidates reach when trained alone
-    alone = kw.Trainer(spec, frey_data, TINY, 0.01)
-    alone.train_to(200)
-    assert kw.lower_bound(alone.model, frey_data.x_train, "none", 0) == selection["0.01"]
+    config = kw.run_config(spec, TINY, 0.01, len(frey_data.x_train))
+    model, optimizer, rng = start_training(config, frey_data.x_train.shape[1])
+    assert kw.train_to(200, config, model, optimizer, rng, frey_data.x_train, 0) == 200
+    assert kw.lower_bound(model, frey_data.x_train, "none", 0) == selection["0.01"]
+
+
+def test_the_protocol_written_out_as_a_plain_loop_gives_the_same_curve(tmp_path):
+    """train_run (RunConfig, the harness's build functions, train_epoch in pieces between
+    evaluation points) is the protocol of the module docstring, bit for bit: every
+    parameter ~ N(0, 0.01^2) from (seed, 0), Adagrad with weight decay 1/N_train, the
+    training Generator (seed, 1), minibatch t = batch j of epoch e's order (seed, 2, e),
+    (e, j) = divmod(t, N // B), the N mod B last examples of each order left out."""
+    data = tiny_dataset("mnist", 250, 50)          # 2 minibatches an epoch, 50 examples left out
+    spec = kw.RunSpec("mnist", "wake-sleep", 3)
+    settings = kw.Settings(hidden=6, select_samples=200, step_sizes=(0.05,))
+    record = kw.train_run(spec, data, settings, tmp_path, 1000, stream=open("/dev/null", "w"))
+    points = [p["samples"] for p in record["curve"]]
+    assert points == [200, 400, 600, 1000] and record["selection"] == {"0.05": record["curve"][0]["train"]}
+    model = VAE(784, (6,), 3, "bernoulli", 1.0, "tanh", np.float32, 0)
+    model.params.flat[...] = np.random.default_rng((0, 0)).normal(0.0, 0.01, model.params.flat.size)
+    step = TrainingStep(model, Adagrad(model.params, lr=0.05, weight_decay=1 / 250), 100,
+                        "dynamic", objective="wake-sleep")
+    rng, curve = np.random.default_rng((0, 1)), []
+    for t in range(1000 // 100):
+        epoch, j = divmod(t, 250 // 100)
+        order = np.random.default_rng((0, 2, epoch)).permutation(250)
+        step(data.x_train, order[j * 100:(j + 1) * 100], rng)
+        if (t + 1) * 100 in points:
+            curve.append(((t + 1) * 100, kw.lower_bound(model, data.x_train, "dynamic", 0),
+                          kw.lower_bound(model, data.x_test, "dynamic", 1)))
+    assert curve == [(p["samples"], p["train"], p["test"]) for p in record["curve"]]
+
+
+# the last curve point (2000 samples) and the selection of TINY runs, as the protocol's
+# own Trainer made them before it ran on the harness (commit 798118e)
+BEFORE_THE_HARNESS = {
+    ("frey", "aevb", 2): (127.01314385414123, 125.42210665225983, -521.0535799164574),
+    ("mnist", "wake-sleep", 3): (-431.5658363365233, -433.60232055559754, -528.6276231954992),
+}
+
+
+@pytest.mark.parametrize("run", sorted(BEFORE_THE_HARNESS))
+def test_records_are_those_made_before_the_harness(tmp_path, run):
+    """The same numbers as before (bit for bit on the machine that made them; rel 1e-4
+    leaves room for another BLAS, while the smallest switch of the protocol, the weight
+    prior, moves these bounds by 1e-3)."""
+    spec = kw.RunSpec(*run)
+    data = tiny_dataset("frey") if spec.dataset == "frey" else tiny_dataset("mnist", 250, 50)
+    record = kw.train_run(spec, data, TINY, tmp_path, 2000, stream=open("/dev/null", "w"))
+    train, test, selected = BEFORE_THE_HARNESS[run]
+    assert record["step_size"] == 0.05 and record["curve"][-1]["samples"] == 2000
+    assert record["curve"][-1]["train"] == pytest.approx(train, rel=1e-4)
+    assert record["curve"][-1]["test"] == pytest.approx(test, rel=1e-4)
+    assert record["selection"]["0.05"] == pytest.approx(selected, rel=1e-4)
 
 
 def test_a_diverging_candidate_is_out_and_all_diverging_is_an_error(tmp_path, frey_data):
@@ -196,15 +259,15 @@ def test_resuming_continues_bit_for_bit(tmp_path, frey_data, monkeypatch):
     # interrupted mid-way (Ctrl-C after a save), then resumed
     monkeypatch.setattr(kw, "PIECE_MINIBATCHES", 3)
     calls = {"n": 0}
-    original = kw.Trainer.train_to
+    original = kw.train_to
 
-    def interrupt_on_fifth(self, *args, **kwargs):
+    def interrupt_on_fifth(target, config, model, optimizer, rng, x_train, samples):
         calls["n"] += 1
-        if calls["n"] == 5 and self.samples > TINY.select_samples:
+        if calls["n"] == 5 and samples > TINY.select_samples:
             raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
+        return original(target, config, model, optimizer, rng, x_train, samples)
 
-    monkeypatch.setattr(kw.Trainer, "train_to", interrupt_on_fifth)
+    monkeypatch.setattr(kw, "train_to", interrupt_on_fifth)
     with pytest.raises(KeyboardInterrupt):
         kw.train_run(spec, frey_data, TINY, tmp_path / "interrupted", 2000, stream=quiet,
                      save_seconds=0)

@@ -19,6 +19,8 @@ NAN, INF = math.nan, math.inf
     (dict(beta=INF), "--beta must be a finite number >= 0, got inf"),
     (dict(beta=NAN), "--beta must be a finite number >= 0, got nan"),
     (dict(kl_warmup=INF), "--kl-warmup must be a finite number >= 0, got inf"),
+    (dict(weight_decay=NAN), "--weight-decay must be a finite number >= 0, got nan"),
+    (dict(init_std=INF), "--init-std must be a finite number > 0, got inf"),
     (dict(likelihood="gaussian", obs_var=INF), "--obs-var must be a finite number > 0, got inf"),
     (dict(likelihood="gaussian", obs_var=NAN), "--obs-var must be a finite number > 0"),
     # out of range
@@ -26,6 +28,8 @@ NAN, INF = math.nan, math.inf
     (dict(lr=-1e-3), "--lr must be"),
     (dict(beta=-0.5), "--beta must be a finite number >= 0"),
     (dict(kl_warmup=-1), "--kl-warmup must be a finite number >= 0"),
+    (dict(weight_decay=-1e-4), "--weight-decay must be a finite number >= 0"),
+    (dict(init_std=0.0), "--init-std must be a finite number > 0, got 0.0"),
     (dict(likelihood="gaussian", obs_var=0.0), "--obs-var must be a finite number > 0"),
     (dict(epochs=0), "--epochs must be an integer >= 1, got 0"),
     (dict(batch_size=-5), "--batch-size must be an integer >= 1, got -5"),
@@ -98,13 +102,24 @@ def test_settings_saved_by_earlier_versions_resume():
     """Runs saved before --objective, --k, --lr-schedule and --adam-eps existed, with
     --obs-var 1.0 saved for a Bernoulli decoder, continue under today's defaults."""
     older = {k: v for k, v in RunConfig().to_dict().items()
-             if k not in ("objective", "k", "lr_schedule", "adam_eps")}
+             if k not in ("objective", "k", "lr_schedule", "adam_eps", "weight_decay", "init_std")}
     assert resume_differences({**older, "obs_var": 1.0}, RunConfig()) == []
     sgd = {**RunConfig(optimizer="sgd").to_dict(), "adam_eps": 1e-8}
     assert resume_differences(sgd, RunConfig(optimizer="sgd")) == []
     # a setting they did not have still differs when the run now asks for another value
     assert resume_differences(older, RunConfig(objective="iwae", k=5, kl_warmup=0)) == [
         "--objective (saved 'elbo', now 'iwae')", "--k (saved 1, now 5)"]
+
+
+def test_init_std_draws_every_parameter_from_one_normal():
+    """--init-std S: every parameter, biases included, ~ N(0, S^2) from default_rng((seed, 0));
+    without it each layer's own initialisation (biases 0)."""
+    default = build_model(RunConfig(hidden=(50,), seed=3), 784)
+    assert np.all(default.params["decoder.0.b"] == 0)
+    drawn = build_model(RunConfig(hidden=(50,), seed=3, init_std=0.01), 784)
+    expected = np.random.default_rng((3, 0)).normal(0.0, 0.01, drawn.params.flat.size)
+    np.testing.assert_array_equal(drawn.params.flat, expected.astype(np.float32))
+    assert drawn.config() == default.config()
 
 
 def test_dataset_is_a_setting_by_name():

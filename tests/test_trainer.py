@@ -35,6 +35,40 @@ def test_train_epoch_visits_every_example_once_keeping_the_partial_batch(monkeyp
     assert math.isclose(stats["loss"], stats["recon"] + stats["kl"])
 
 
+def test_train_epoch_hooks_a_given_order_and_part_of_an_epoch(monkeypatch):
+    """``order`` (a shorter one leaves examples out) and ``batches`` (part of an epoch):
+    an epoch trained in two calls is the epoch trained in one, bit for bit."""
+    n, batch = 300, 64
+    x = np.zeros((n, 64), dtype=np.uint8)
+    x[:, 0], x[:, 1] = np.arange(n) % 256, np.arange(n) // 256  # example i encodes i
+    order = np.random.default_rng(5).permutation(n)[:4 * batch]  # 44 examples left out
+
+    real = trainer.objective_loss_and_grads
+
+    def train(pieces):
+        model, seen = VAE(64, (8,), 2), []
+
+        def spy(model, xb, *args, **kwargs):
+            seen.extend((np.rint(xb[:, 0] * 255) + 256 * np.rint(xb[:, 1] * 255)).astype(int))
+            return real(model, xb, *args, **kwargs)
+
+        monkeypatch.setattr(trainer, "objective_loss_and_grads", spy)
+        optimizer, rng = Adam(model.params), np.random.default_rng(0)
+        stats = [train_epoch(model, optimizer, x, rng, batch_size=batch, order=order,
+                             batches=b) for b in pieces]
+        return model.params.flat, seen, stats
+
+    whole, seen, [stats] = train([None])
+    assert seen == order.tolist() and stats["steps"] == 4
+    parts, seen_parts, [first, rest] = train([range(0, 1), range(1, 4)])
+    np.testing.assert_array_equal(parts, whole)
+    assert seen_parts == seen and (first["steps"], rest["steps"]) == (1, 3)
+    assert first["batch_losses"] + rest["batch_losses"] == stats["batch_losses"]
+    assert math.isclose(rest["loss"], float(np.mean(rest["batch_losses"])))  # its own mean
+    with pytest.raises(ValueError, match="batches must name at least one"):
+        train([range(2, 2)])
+
+
 def test_kl_weight_schedule():
     assert kl_weight(0, 1.0, 0) == 1.0 and kl_weight(7, 0.5, 0) == 0.5  # no warm-up
     assert [kl_weight(t, 2.0, 4) for t in range(6)] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.0]

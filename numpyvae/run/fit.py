@@ -152,13 +152,21 @@ def _check_data(data):
                            f"{getattr(x, 'shape', '')}")
 
 
+def start_training(config, input_dim):
+    """(model, optimizer, rng): the state of a new run of ``config`` on data of
+    ``input_dim`` features (settings.build_model and build_optimizer, and
+    trainer.train_generator).  (fit and the reproductions' protocols start through it.)"""
+    model = build_model(config, input_dim)
+    return model, build_optimizer(config, model.params), train_generator(config.seed)
+
+
 def _start(config, info):
     """(model, optimizer, rng, metrics) of a new run."""
-    model = build_model(config, info["image_shape"][0] * info["image_shape"][1])
+    model, optimizer, rng = start_training(config, math.prod(info["image_shape"]))
     metrics = {"config": config.to_dict(), "data": info,
                "model": {**model.config(), "n_params": int(model.params.flat.size)},
                "epochs": []}
-    return model, build_optimizer(config, model.params), train_generator(config.seed), metrics
+    return model, optimizer, rng, metrics
 
 
 def _train_one_epoch(config, model, optimizer, rng, x_train, x_test, epoch, steps, stream):
@@ -226,9 +234,28 @@ def _restore(config, info, path):
     if saved.epoch > config.epochs:
         raise refuse(f"it has already trained {report.plural(saved.epoch, 'epoch')}, more than "
                      f"--epochs {config.epochs}")
+    if saved.model.input_dim != math.prod(info["image_shape"]):
+        raise refuse(f"its model {saved.model.config()} is not the model of its settings")
+    model, optimizer, rng = restore_training(saved, config, path)
+    metrics = {**metrics, "config": config.to_dict(),
+               "resumed_at_epochs": metrics.get("resumed_at_epochs", []) + [saved.epoch]}
+    metrics.pop("final", None)    # measured again at the end
+    return model, optimizer, rng, metrics
+
+
+def restore_training(saved, config, path):
+    """(model, optimizer, rng): the state of training in ``saved`` (a
+    checkpoint.Checkpoint read from ``path``), checked to be a state of the run
+    of ``config``: the model of its settings, finite parameters, an optimizer
+    state that loads, finite, and a Generator state that loads; RunError
+    "cannot resume <path>: <what is wrong>" otherwise.  (fit and the
+    reproductions' protocols resume through it.)"""
+
+    def refuse(problem):
+        return RunError(f"cannot resume {path}: {problem}")
+
     model = saved.model
-    if model.config() != build_model(config, model.input_dim).config() or \
-            model.input_dim != math.prod(info["image_shape"]):
+    if model.config() != build_model(config, model.input_dim).config():
         raise refuse(f"its model {model.config()} is not the model of its settings")
     if not _all_finite(model.params):
         raise refuse("its parameters are not finite")
@@ -246,10 +273,7 @@ def _restore(config, info, path):
         rng.bit_generator.state = saved.rng_state
     except (KeyError, TypeError, ValueError) as e:
         raise refuse(f"its random-generator state is garbled ({type(e).__name__}: {e})") from None
-    metrics = {**metrics, "config": config.to_dict(),
-               "resumed_at_epochs": metrics.get("resumed_at_epochs", []) + [saved.epoch]}
-    metrics.pop("final", None)    # measured again at the end
-    return model, optimizer, rng, metrics
+    return model, optimizer, rng
 
 
 def _all_finite(params):

@@ -56,14 +56,18 @@ class RunConfig:
     ``activation``, ``likelihood`` (one of likelihoods.LIKELIHOODS; the
     Gaussian's ``obs_var`` is a positive number or 'learned', default 1.0,
     and None for the others), ``dtype``, ``seed`` (weights and training
-    noise).  Data: ``binarize`` mode, ``limit`` (first N training examples;
+    noise), ``init_std`` (None: each layer's own initialisation; a number S:
+    every parameter, biases included, ~ N(0, S^2), as Kingma & Welling).  Data: ``binarize`` mode, ``limit`` (first N training examples;
     None = all).  Objective: ``objective`` (one of objectives.OBJECTIVES),
     ``k`` (samples of z per example), ``beta`` (KL weight), ``kl_warmup``
     (epochs of linear warm-up; both only for the ELBO objectives).
     Optimisation: ``optimizer``, ``lr``, ``lr_schedule`` (LR_SCHEDULES),
     ``adam_eps`` (Adam's eps, default ADAM_EPS, None for the other
-    optimizers), ``batch_size`` (a batch larger than the data set is the
-    whole data set), ``epochs``.
+    optimizers), ``weight_decay`` (lambda: the optimizer steps on
+    g + lambda * theta, as if lambda ||theta||^2 / 2 were added to the loss
+    per example; Kingma & Welling's N(0, I) prior on the parameters, shared
+    among N_train examples, is lambda = 1 / N_train), ``batch_size`` (a
+    batch larger than the data set is the whole data set), ``epochs``.
     ``textbook``: train with the textbook forms throughout (the model's and
     the optimizer's; see EncoderDecoder), not the fast ones: the same
     numbers to rounding, slower, and an edit of a textbook function shows.
@@ -88,6 +92,8 @@ class RunConfig:
     lr: float = 1e-3
     lr_schedule: str = "constant"
     adam_eps: float | None = None
+    weight_decay: float = 0.0
+    init_std: float | None = None
     seed: int = 0
     dtype: str = "float32"
     textbook: bool = False
@@ -125,6 +131,9 @@ class RunConfig:
         self.kl_warmup = check_float(self.kl_warmup, flag("kl_warmup"), lo=0)
         self.lr = check_float(self.lr, flag("lr"), lo=0, lo_open=True)
         self.adam_eps = _adam_eps(self.adam_eps, self.optimizer)
+        self.weight_decay = check_float(self.weight_decay, flag("weight_decay"), lo=0)
+        if self.init_std is not None:
+            self.init_std = check_float(self.init_std, flag("init_std"), lo=0, lo_open=True)
         self.k, self.beta = check_objective(self.objective, self.k, self.beta, flag)
         if self.objective in ("iwae", "wake-sleep") and self.kl_warmup:
             raise ValueError(f"--objective {self.objective} has no KL weight to warm up: "
@@ -216,12 +225,14 @@ def resume_differences(saved, config):
 
 def as_this_version(saved):
     """A run's saved settings as this version writes them.  Runs saved before
-    --objective, --k, --lr-schedule, --adam-eps, --dataset and --textbook existed trained on
-    MNIST with the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8 and the fast forms; they also saved
+    --objective, --k, --lr-schedule, --adam-eps, --dataset, --weight-decay,
+    --init-std and --textbook existed trained on MNIST with the ELBO, k = 1, a
+    constant learning rate, Adam's eps 1e-8, no weight decay, each layer's own
+    init and the fast forms; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
     optimizers, which this version records as None (unused)."""
     saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
-             "textbook": False, **saved}
+             "weight_decay": 0.0, "init_std": None, "textbook": False, **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):
@@ -234,14 +245,20 @@ def as_this_version(saved):
 # -------------------------------------------------------------- building --
 
 def build_model(config, input_dim):
-    """The VAE of ``config`` for data of ``input_dim`` features (weights seeded by config.seed)."""
+    """The VAE of ``config`` for data of ``input_dim`` features (weights seeded by
+    config.seed; with ``init_std`` every parameter redrawn from N(0, init_std^2)
+    with default_rng((seed, 0)))."""
     try:
-        return VAE(input_dim, config.hidden, config.latent_dim, config.likelihood,
-                   1.0 if config.obs_var is None else config.obs_var, config.activation,
-                   np.dtype(config.dtype), config.seed, config.textbook)
+        model = VAE(input_dim, config.hidden, config.latent_dim, config.likelihood,
+                    1.0 if config.obs_var is None else config.obs_var, config.activation,
+                    np.dtype(config.dtype), config.seed, config.textbook)
     except MemoryError as e:
         raise RunError(f"the model of --hidden {','.join(map(str, config.hidden))} "
                        f"--latent-dim {config.latent_dim} does not fit in memory ({e})") from None
+    if config.init_std is not None:
+        init_rng = np.random.default_rng((config.seed, 0))
+        model.params.flat[...] = init_rng.normal(0.0, config.init_std, model.params.flat.size)
+    return model
 
 
 def build_optimizer(config, params):
@@ -250,5 +267,6 @@ def build_optimizer(config, params):
     textbook_form, fast_form = OPTIMIZERS[config.optimizer]
     optimizer = textbook_form if config.textbook else fast_form
     if config.optimizer == "adam":
-        return optimizer(params, lr=config.lr, eps=config.adam_eps)
-    return optimizer(params, lr=config.lr)
+        return optimizer(params, lr=config.lr, eps=config.adam_eps,
+                         weight_decay=config.weight_decay)
+    return optimizer(params, lr=config.lr, weight_decay=config.weight_decay)
