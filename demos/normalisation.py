@@ -21,8 +21,11 @@ Exit status: 0 done, 2 a --runs folder without a readable metrics.json.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # as every script (docs/benchmarks.md)
 
 MNIST = {"D": 784, "L": 20, "M": 128, "N": 60_000}
 
