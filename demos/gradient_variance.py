@@ -2,6 +2,7 @@
 
     python demos/gradient_variance.py --data-dir ../shared/data/mnist          # trains 2 epochs
     python demos/gradient_variance.py --data-dir DIR --model runs/mnist/checkpoint.npz
+    python demos/gradient_variance.py --data-dir DIR --out docs/images --overwrite
 
 For each of ``--examples`` test images x, the gradient of the reconstruction
 term of the ELBO,
@@ -21,12 +22,14 @@ draws eps ~ N(0, I), z = mu + exp(logvar / 2) * eps, by three estimators:
 All three have the same expectation (docs/reparameterization.md derives
 it); the demo prints their variances, per example and per latent
 dimension, and the variance of the resulting minibatch gradient of the
-encoder's parameters, and writes a plot (plots.plot_gradient_variance).
+encoder's parameters, and writes a plot (plots.plot_gradient_variance) to
+``--out``/gradient_variance.png (default runs/gradient_variance/), never
+replacing one that is there unless --overwrite says so.
 The model is evaluated in float64.  Without ``--model`` it trains the
 default VAE (784-400-20 ReLU, Bernoulli, Adam 1e-3, batch 128) for
 ``--epochs`` epochs on the training set first.
 
-Exit status: 0 done, 2 bad flags, no data, or a --plot file in the way.
+Exit status: 0 done, 2 bad flags, no data, an --out that is a file, or a plot in the way.
 """
 
 import argparse
@@ -55,6 +58,7 @@ from numpyvae.trainer import train_epoch
 from train_mnist import load_data  # noqa: E402  (demos/train_mnist.py)
 
 ESTIMATORS = ("reparameterization", "score function", "score function + baseline")
+PLOT_NAME = "gradient_variance.png"
 
 
 # ------------------------------------------------------------ estimators --
@@ -238,9 +242,10 @@ def parser():
     p.add_argument("--samples", type=int, default=1000,
                    help="samples of z per image (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    p.add_argument("--plot", default="gradient_variance.png", metavar="FILE",
-                   help="where to write the plot (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace --plot if it exists")
+    p.add_argument("--out", default=str(Path("runs") / "gradient_variance"), metavar="DIR",
+                   help=f"folder for {PLOT_NAME}, created if missing (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace {PLOT_NAME} in --out if it is there")
     return p
 
 
@@ -254,13 +259,14 @@ def main(argv=None):
     if args.samples < 2:
         print(f"error: --samples must be at least 2, got {args.samples}", file=sys.stderr)
         return 2
-    plot_path = Path(args.plot)
-    if not plot_path.parent.is_dir():
-        print(f"error: --plot: directory {plot_path.parent} does not exist", file=sys.stderr)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out} is a file, not a folder", file=sys.stderr)
         return 2
+    plot_path = out / PLOT_NAME
     if plot_path.exists() and not args.overwrite:
-        print(f"error: --plot {plot_path} exists; pass --overwrite to replace it",
-              file=sys.stderr)
+        print(f"error: --out: {plot_path} exists; pass --overwrite to replace it, or another "
+              "--out", file=sys.stderr)
         return 2
     try:
         data = load_data("mnist", args.data_dir)
@@ -286,6 +292,11 @@ def main(argv=None):
     print(report(result))
     print(f"\n(measured in {time.perf_counter() - start:.1f} s)")
     from numpyvae.run.plots import plot_gradient_variance  # matplotlib only when plotting
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"error: --out: cannot create {out}: {e.strerror}", file=sys.stderr)
+        return 2
     print(f"wrote {plot_gradient_variance(plot_path, result)}")
     return 0
 

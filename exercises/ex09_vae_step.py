@@ -12,7 +12,8 @@ vae_backward with the library's backward functions (each one is checked in
 demos/gradcheck.py; exercises 5 to 8 are their textbook forms): return the
 gradient of the loss for every parameter of the model.
 
-Hints (docs/elbo.md for the loss, docs/objectives.md for the backward pass):
+Hints (docs/backprop_mlp.md, section 4, derives this backward pass line by
+line; docs/elbo.md, section 5, the loss):
   * Start at the loss: dL/dlog p(x_n|z_n) and dL/dKL_n, one number per example.
     The mean over the batch is where the 1/N goes; beta weighs the KL.
   * The reconstruction path: likelihood -> decoder -> z -> (mu, logvar)

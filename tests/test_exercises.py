@@ -40,7 +40,14 @@ RIGHT = {
     m_hat = m / (1 - beta1 ** t)
     v_hat = v / (1 - beta2 ** t)
     return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v""",
+    "normalisation": """recon = np.sum(softplus(logits) - x * logits, axis=1)
+    kl = 0.5 * np.sum(np.exp(logvar) + mu ** 2 - 1 - logvar, axis=1)
+    return float(np.mean(recon + kl))""",
 }
+
+RECON = "np.sum(softplus(logits) - x * logits, axis=1)"
+KL = "0.5 * np.sum(np.exp(logvar) + mu ** 2 - 1 - logvar, axis=1)"
+SIGMOID = "p = 1 / (1 + np.exp(-logits))\n    "
 
 # (exercise, wrong body, what the checker must say about it)
 WRONG = [
@@ -73,6 +80,57 @@ WRONG = [
      "the bias correction of m is missing"),
     ("adam", RIGHT["adam"].replace("np.sqrt(v_hat) + eps", "np.sqrt(v_hat + eps)"),
      "eps goes outside the square root"),
+    ("adam", RIGHT["adam"].replace("v = beta2 * v + (1 - beta2)", "v = beta1 * v + (1 - beta1)"),
+     "v is updated with beta1"),
+    ("adam", RIGHT["adam"].replace("v / (1 - beta2 ** t)", "v / (1 - beta1 ** t)"),
+     "v_hat is corrected with beta1"),
+    ("adam", RIGHT["adam"].replace("lr * m_hat", "2 * lr * m_hat"),
+     "yours = 2 x the textbook step"),
+    ("sigmoid", "return dout * out * (1 + out)", "you wrote s(1+s)"),
+    ("kl", "return dkl * mu, dkl * (np.exp(logvar) - 1) / 2",
+     "could not be broadcast together with shapes (4,) (4,3)"),
+    ("kl", "return dkl * mu, dkl * (np.exp(logvar) - 1) / 2", "hint: dkl has shape (N,)"),
+    # exercise 12: each mistake of normalisation named
+    ("normalisation", f"return float(np.mean(softplus(logits) - x * logits) + np.mean({KL}))",
+     "your reconstruction is averaged over the 784 pixels"),
+    ("normalisation", f"return float(np.mean({RECON} + {KL} / 784))",
+     "your KL is scaled by 1/784: you averaged over pixels"),
+    ("normalisation", f"return float(np.mean({RECON} + {KL} / 784))", "effective beta of 0.001276"),
+    ("normalisation", f"return float(np.sum({RECON} + {KL}))",
+     "your loss is a sum over the batch, not a mean"),
+    ("normalisation", f"return float(np.sum({RECON}) + np.mean({KL}))",
+     "your reconstruction is a sum over the batch, not a mean"),
+    ("normalisation", f"return float(np.mean({RECON} - {KL}))", "your KL has the wrong sign"),
+    ("normalisation", f"return float(-np.mean({RECON} + {KL}))", "your loss has the wrong sign"),
+    ("normalisation", f"return float(np.mean({RECON}) + np.mean({KL}) / x.shape[0])",
+     "divided by the batch size on top of the batch mean"),
+    ("normalisation", f"return float(np.mean({RECON}) + 128 / 60000 * np.mean({KL}))",
+     "weighted by M/N = 128/60000"),
+    ("normalisation", f"return float(np.mean({RECON} + {KL} / 60000))",
+     "divided by the training-set size"),
+    ("normalisation", f"return float(np.mean({RECON}) + "
+                      "np.mean(0.5 * (np.exp(logvar) + mu ** 2 - 1 - logvar)))",
+     "your KL is averaged over the 20 latent dimensions"),
+    ("normalisation", f"return float(np.mean({RECON} + 2 * {KL}))",
+     "the 1/2 in front of the KL's sum is missing"),
+    ("normalisation", "std = np.exp(logvar)\n    return float(np.mean(" + RECON
+     + " + 0.5 * np.sum(std ** 2 + mu ** 2 - 1 - np.log(std ** 2), axis=1)))",
+     "you used std = exp(logvar)"),
+    ("normalisation", f"return float(np.mean({RECON} + 0.5 * np.sum(mu ** 2, axis=1)))",
+     "the variance part of the KL is missing"),
+    ("normalisation", f"return float(np.mean({RECON} + x.shape[1] * np.log(2 * np.pi) / 2 + {KL}))",
+     "a Bernoulli log-likelihood has no log(2 pi)"),
+    ("normalisation", f"return float(np.mean({RECON} + "
+                      "0.5 * np.sum(np.exp(logvar) + mu ** 2 - logvar, axis=1)))",
+     "the -1 inside the KL is missing"),
+    ("normalisation", SIGMOID + "return float(np.mean(-np.sum(x * np.log(p) + (1 - x) * "
+                                f"np.log(1 - p), axis=1) + {KL}))",
+     "at logits of +-40 your reconstruction is wrong or not finite"),
+    ("normalisation", SIGMOID + f"return float(np.mean(np.sum((x - p) ** 2, axis=1) + {KL}))",
+     "your reconstruction is a squared error"),
+    ("normalisation", f"return {RECON} + {KL}", "must return one number"),
+    ("normalisation", f"return float(np.mean({RECON} ** 2 + {KL}))",
+     "your loss is not a weighted sum of the Bernoulli reconstruction and the KL"),
 ]
 
 
@@ -108,7 +166,8 @@ def test_the_library_passes_every_exercise():
     status, text = run(["--reference"])
     assert status == 0, text
     assert set(statuses(text).values()) == {"PASS"} and len(statuses(text)) == len(check.EXERCISES)
-    assert "10 passed, 0 failed, 0 to do (of 10)" in text
+    n = len(check.EXERCISES)
+    assert f"{n} passed, 0 failed, 0 to do (of {n})" in text
 
 
 def test_the_untouched_skeletons_are_all_todo_and_nothing_crashes():
@@ -117,7 +176,8 @@ def test_the_untouched_skeletons_are_all_todo_and_nothing_crashes():
     assert statuses(text) == {file: "TODO" for file in FILES.values()}
     for exercise in check.EXERCISES:
         assert exercise.doc in text
-    assert "0 passed, 0 failed, 10 to do (of 10)" in text
+    n = len(check.EXERCISES)
+    assert f"0 passed, 0 failed, {n} to do (of {n})" in text
 
 
 def test_right_answers_written_as_a_student_would_all_pass(tmp_path):
@@ -139,6 +199,26 @@ def test_a_wrong_answer_fails_on_its_exercise_with_the_hint(tmp_path, exercise, 
     for name, file in FILES.items():
         if name != exercise:
             assert found[file] == ("PASS" if name in others else "TODO")
+
+
+def test_adam_is_compared_with_the_textbook_update_not_a_numerical_gradient(tmp_path):
+    wrong = RIGHT["adam"].replace("m_hat = m / (1 - beta1 ** t)", "m_hat = m")
+    for answers in ({"adam": RIGHT["adam"]}, {"adam": wrong}):
+        text = run(["--dir", copy_with(tmp_path, answers), "adam"])[1]
+        assert "x numerical" not in text, text
+    assert "x the textbook" in text
+
+
+def test_the_right_loss_passes_in_other_forms_and_a_beta_is_named(tmp_path):
+    """The same loss written another way passes; a loss that is a beta-VAE is told its beta."""
+    stable = ("recon = np.sum(np.maximum(logits, 0) - x * logits + np.log1p(np.exp(-np.abs(logits))),"
+              " axis=1)\n    return float(np.mean(recon) - 0.5 * np.mean(np.sum(1 + logvar - mu ** 2"
+              " - np.exp(logvar), axis=1)))")
+    status, text = run(["--dir", copy_with(tmp_path, {"normalisation": stable}), "normalisation"])
+    assert status == 0, text
+    beta4 = RIGHT["normalisation"].replace("recon + kl", "recon + 4 * kl")
+    status, text = run(["--dir", copy_with(tmp_path, {"normalisation": beta4}), "normalisation"])
+    assert status == 1 and "an effective beta of 4" in text, text
 
 
 def test_broken_files_fail_without_crashing(tmp_path):

@@ -1,6 +1,8 @@
 """demos/gradient_variance.py: the reparameterization and score-function gradients of
 E_q[log p(x|z)] are each right, agree in expectation, and the demo reports finite variances."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -111,21 +113,30 @@ def test_float32_models_are_measured_in_float64():
 def test_bad_flags_exit_2(capsys, tmp_path):
     assert gv.main(["--samples", "1"]) == 2
     assert "--samples" in capsys.readouterr().err
-    assert gv.main(["--plot", str(tmp_path / "missing" / "p.png")]) == 2
-    assert "--plot" in capsys.readouterr().err
-    assert gv.main(["--data-dir", str(tmp_path), "--plot", str(tmp_path / "p.png")]) == 2
-    assert "--data-dir" in capsys.readouterr().err
-    existing = tmp_path / "old.png"
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert gv.main(["--out", str(a_file)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert gv.main(["--data-dir", str(tmp_path), "--out", str(tmp_path / "new")]) == 2
+    assert "--data-dir" in capsys.readouterr().err and not (tmp_path / "new").exists()
+    existing = tmp_path / gv.PLOT_NAME
     existing.write_bytes(b"keep me")
-    assert gv.main(["--plot", str(existing)]) == 2
+    assert gv.main(["--out", str(tmp_path)]) == 2
     assert "--overwrite" in capsys.readouterr().err and existing.read_bytes() == b"keep me"
 
 
+def test_the_default_plot_goes_under_runs_not_the_working_directory():
+    assert gv.parser().parse_args([]).out == str(Path("runs") / "gradient_variance")
+
+
 def test_demo_on_real_mnist(mnist_dir, tmp_path, capsys):
-    plot = tmp_path / "gv.png"
-    code = gv.main(["--data-dir", str(mnist_dir), "--limit", "1000", "--epochs", "1",
-                    "--examples", "4", "--samples", "30", "--plot", str(plot)])
-    out = capsys.readouterr().out
+    out = tmp_path / "new" / "folder"
+    argv = ["--data-dir", str(mnist_dir), "--limit", "1000", "--epochs", "1",
+            "--examples", "4", "--samples", "30", "--out", str(out)]
+    code = gv.main(argv)
+    text = capsys.readouterr().out
     assert code == 0
-    assert "score function + baseline" in out and "tr Cov" in out
+    assert "score function + baseline" in text and "tr Cov" in text
+    plot = out / gv.PLOT_NAME
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 10_000
+    assert gv.main(argv) == 2                      # a second run does not replace it silently
