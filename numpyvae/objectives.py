@@ -42,10 +42,13 @@ from scipy.special import logsumexp, softmax
 
 from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
                                kl_standard_normal_backward, kl_standard_normal_forward,
+                               kl_standard_normal_per_dimension_backward,
+                               kl_standard_normal_per_dimension_forward,
                                log_density_at_sample_backward, log_density_at_sample_forward,
                                reparameterize_backward, reparameterize_forward,
                                standard_normal_log_density_backward,
                                standard_normal_log_density_forward)
+from numpyvae.ops.free_bits import free_bits_backward, free_bits_forward
 from numpyvae.ops.likelihoods import BernoulliLikelihood
 from numpyvae.util.validate import check_float, check_generator, check_positive_int, check_vae
 
@@ -55,7 +58,7 @@ OBJECTIVES = ("elbo", "elbo-mc", "iwae", "wake-sleep")
 # ------------------------------------------------------------ the entry point --
 
 def loss_and_grads(model, x, objective="elbo", k=1, beta=1.0, rng=None, eps=None, out=None,
-                   trace=None):
+                   trace=None, free_bits=0.0):
     """The loss of ``objective`` on the batch x (N, D) and its gradients.
 
     k : samples of z per example (int >= 1)
@@ -65,6 +68,9 @@ def loss_and_grads(model, x, objective="elbo", k=1, beta=1.0, rng=None, eps=None
         ``rng`` for its sleep phase in any case.
     out : a FlatParams to write the gradients into (else a new one)
     trace : a dict to receive the intermediate values and gradients, or None
+    free_bits : lambda >= 0, nats per latent dimension ('elbo' only; 0: none):
+        the KL term becomes sum_l max(lambda, batch mean of KL_l), see
+        ``elbo_closed_form_kl``
 
     Returns ``(terms, grads)``: terms = {"loss", "recon", "kl"}, batch means
     in nats per example (loss = the objective; recon = -log p(x|z) averaged
@@ -77,6 +83,10 @@ def loss_and_grads(model, x, objective="elbo", k=1, beta=1.0, rng=None, eps=None
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     k = check_positive_int(k, "k")
     beta = check_float(beta, "beta", lo=0)
+    free_bits = check_float(free_bits, "free_bits", lo=0)
+    if free_bits and objective != "elbo":
+        raise ValueError(f"free bits clamp the closed-form KL of the 'elbo' objective only, "
+                         f"not {objective!r} (got free_bits={free_bits!r})")
     model.check_input(x)
     if objective == "wake-sleep":
         if k != 1 or beta != 1:
@@ -88,7 +98,10 @@ def loss_and_grads(model, x, objective="elbo", k=1, beta=1.0, rng=None, eps=None
     if objective == "iwae" and beta != 1:
         raise ValueError(f"the IWAE bound has no KL weight: beta must be 1, got {beta!r}")
     eps = draw_eps(model, x.shape[0], k, rng, eps)
-    objective_fn = {"elbo": elbo_closed_form_kl, "elbo-mc": elbo_sampled_kl, "iwae": iwae}[objective]
+    if objective == "elbo":
+        return elbo_closed_form_kl(model, x, eps, beta=beta, out=out, trace=trace,
+                                   free_bits=free_bits)
+    objective_fn = {"elbo-mc": elbo_sampled_kl, "iwae": iwae}[objective]
     return objective_fn(model, x, eps, beta=beta, out=out, trace=trace)
 
 
@@ -283,7 +296,7 @@ def _backward_through_log_weights(model, parts, dlogpx, dlogpz, dlogq, grads, tr
 
 # ------------------------------------------------------------- the objectives --
 
-def elbo_closed_form_kl(model, x, eps, beta=1.0, out=None, trace=None):
+def elbo_closed_form_kl(model, x, eps, beta=1.0, out=None, trace=None, free_bits=0.0):
     """Estimator B, averaged over k samples per example:
 
         loss = (1/N) sum_n [ -(1/k) sum_j log p(x_n|z_nj) + beta * KL_n ],
@@ -293,17 +306,31 @@ def elbo_closed_form_kl(model, x, eps, beta=1.0, out=None, trace=None):
     the reconstruction, which reaches mu and logvar through z; dL/dKL_n =
     beta/N, whose closed-form gradient reaches them directly
     (dmu_direct = beta/N * mu, dlogvar_direct = beta/N * (exp(logvar) - 1)/2).
+
+    With free bits lambda = ``free_bits`` > 0 (Kingma et al. 2016) the KL
+    term is clamped per dimension, beta * sum_l max(lambda, (1/N) sum_n KL_nl)
+    (ops/free_bits.py), so dL/dKL_nl = beta/N where dimension l's batch
+    mean is above lambda and 0 where it is not; the reported loss is the
+    clamped one, the reported kl the batch mean of the true KL.
     """
     fwd = sampled_forward(model, x, eps)
     k, n = fwd.logpx.shape
-    kl, kl_cache = kl_standard_normal_forward(fwd.mu, fwd.logvar)                # (N,)
-    recon, kl_mean = -float(np.mean(fwd.logpx)), float(np.mean(kl))
+    recon = -float(np.mean(fwd.logpx))
     grads = model.grad_buffer(out)
-    dmu_kl, dlogvar_kl = kl_standard_normal_backward(np.full(n, beta / n, dtype=model.dtype),
-                                                     kl_cache)
+    if free_bits:
+        kl_dims, kl_cache = kl_standard_normal_per_dimension_forward(fwd.mu, fwd.logvar)  # (N, L)
+        kl_term, free_cache = free_bits_forward(kl_dims, free_bits)
+        kl_mean = float(np.mean(np.sum(kl_dims, axis=1)))
+        dmu_kl, dlogvar_kl = kl_standard_normal_per_dimension_backward(
+            free_bits_backward(beta, free_cache).astype(model.dtype), kl_cache)
+    else:
+        kl, kl_cache = kl_standard_normal_forward(fwd.mu, fwd.logvar)            # (N,)
+        kl_term = kl_mean = float(np.mean(kl))
+        dmu_kl, dlogvar_kl = kl_standard_normal_backward(np.full(n, beta / n, dtype=model.dtype),
+                                                         kl_cache)
     backward_through_samples(model, fwd, np.full((k, n), -1.0 / (n * k), dtype=model.dtype),
                              None, dmu_kl, dlogvar_kl, grads, trace)
-    return _terms(recon + beta * kl_mean, recon, kl_mean), grads
+    return _terms(recon + beta * kl_term, recon, kl_mean), grads
 
 
 def elbo_sampled_kl(model, x, eps, beta=1.0, out=None, trace=None):

@@ -12,7 +12,8 @@ One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D)
     xb     = binarize(x_u8, mode, rng)        (B, D)   model dtype, into a preallocated buffer
     beta_t = kl_weight(t, beta, warmup_steps)          t = 0, 1, 2, ... the global step
     (loss, recon, kl), grads = model.loss_terms_and_grads(xb, rng, beta_t, out=grads,
-                                                          objective=objective, k=k)
+                                                          objective=objective, k=k,
+                                                          free_bits=free_bits)
     optimizer.step(grads, grads_are_scratch=True)      one grads FlatParams, reused
 
 The last batch of an epoch holds the N mod B leftover examples (kept, as
@@ -37,7 +38,8 @@ weight linearly from 0 to beta over the first ``kl_warmup`` epochs:
 
 The objective (objectives.py) is the ELBO with the KL in closed form by
 default; ``objective`` and ``k`` choose another (estimator A, k samples, the
-IWAE bound, wake-sleep).  The learning rate is constant, or follows the IWAE
+IWAE bound, wake-sleep), and ``free_bits`` clamps its KL per dimension
+(ops/free_bits.py).  The learning rate is constant, or follows the IWAE
 paper's schedule (Burda et al. 2016, ``learning_rate(..., 'iwae')``):
 
     lr_e = lr * 10^(-i/7)  in the 3^i epochs of stage i = 0..7
@@ -107,9 +109,10 @@ class TrainingStep:
     A smaller (last) batch uses the first rows of the same buffers.
     """
 
-    def __init__(self, model, optimizer, batch_size, binarize_mode="none", objective="elbo", k=1):
+    def __init__(self, model, optimizer, batch_size, binarize_mode="none", objective="elbo", k=1,
+                 free_bits=0.0):
         self.model, self.optimizer, self.binarize_mode = model, optimizer, binarize_mode
-        self.objective, self.k = objective, k
+        self.objective, self.k, self.free_bits = objective, k, free_bits
         self.x_u8 = np.empty((batch_size, model.input_dim), dtype=np.uint8)
         self.x_in = np.empty((batch_size, model.input_dim), dtype=model.dtype)
         self.grads = model.params.zeros_like()
@@ -127,16 +130,19 @@ class TrainingStep:
                       out=self.x_in[:m])
         # the model raises NonFiniteError, naming what overflowed, rather than return NaN or inf
         (loss, recon, kl), grads = self.model.loss_terms_and_grads(
-            xb, rng=rng, beta=beta, out=self.grads, objective=self.objective, k=self.k)
+            xb, rng=rng, beta=beta, out=self.grads, objective=self.objective, k=self.k,
+            free_bits=self.free_bits)
         self.optimizer.step(grads, grads_are_scratch=True)   # grads are recomputed next step
         return loss, recon, kl
 
 
 def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none", beta=1.0,
-                warmup_steps=0, first_step=0, epoch=1, progress=None, objective="elbo", k=1):
+                warmup_steps=0, first_step=0, epoch=1, progress=None, objective="elbo", k=1,
+                free_bits=0.0):
     """One pass over the uint8 data set ``x`` (N, D) in a fresh random order.
 
-    Every step is a TrainingStep of ``objective`` with ``k`` samples;
+    Every step is a TrainingStep of ``objective`` with ``k`` samples (and
+    ``free_bits``, its free-bits lambda);
     ``first_step`` is the global step t of the first batch (for the KL
     warm-up), ``epoch`` only labels errors, ``progress`` (a
     progress.Progress) is updated after every step.  Raises
@@ -151,7 +157,8 @@ def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none
     start = time.perf_counter()
     n = x.shape[0]
     steps = -(-n // batch_size)
-    step = TrainingStep(model, optimizer, min(batch_size, n), binarize_mode, objective, k)
+    step = TrainingStep(model, optimizer, min(batch_size, n), binarize_mode, objective, k,
+                        free_bits)
     perm = rng.permutation(n)
     loss_sum = recon_sum = kl_sum = 0.0
     batch_losses = []

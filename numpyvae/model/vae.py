@@ -65,21 +65,23 @@ class VAE(EncoderDecoder):
         return logpx, kl
 
     def loss_terms_and_grads(self, x, rng=None, beta=1.0, eps=None, out=None, objective="elbo",
-                             k=1):
+                             k=1, free_bits=0.0):
         """``loss_and_grads`` that also returns the two terms.
 
         Returns ``((loss, recon, kl), grads)``: batch means of the objective,
         -log p(x|z) and the KL term, as floats in nats per example (see
-        objectives.loss_and_grads).  NonFiniteError (see base.check_finite)
-        if a term or a gradient overflows.
+        objectives.loss_and_grads; ``free_bits``: its free-bits lambda).
+        NonFiniteError (see base.check_finite) if a term or a gradient overflows.
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            terms, grads = objectives.loss_and_grads(self, x, objective, k, beta, rng, eps, out)
+            terms, grads = objectives.loss_and_grads(self, x, objective, k, beta, rng, eps, out,
+                                                     free_bits=free_bits)
         self.check_finite(x, {"the reconstruction term -log p(x|z)": terms["recon"],
                               "the KL term": terms["kl"], "the loss": terms["loss"]}, grads)
         return (terms["loss"], terms["recon"], terms["kl"]), grads
 
-    def loss_and_grads(self, x, rng=None, beta=1.0, eps=None, out=None, objective="elbo", k=1):
+    def loss_and_grads(self, x, rng=None, beta=1.0, eps=None, out=None, objective="elbo", k=1,
+                       free_bits=0.0):
         """The batch mean of a negative bound on log p(x), and its gradients.
 
         x : (N, D) of the model's dtype.  objective : 'elbo' (estimator B, the
@@ -87,12 +89,14 @@ class VAE(EncoderDecoder):
         sampled), 'iwae' (the importance-weighted bound) or 'wake-sleep'
         (objectives.OBJECTIVES); k samples of z per example, drawn with
         ``rng`` or given as ``eps``: (N, L) for k = 1, (k, N, L) for k > 1.
-        ``beta`` (finite, >= 0) weights the KL term of the two ELBOs.  Returns ``(loss,
+        ``beta`` (finite, >= 0) weights the KL term of the two ELBOs; ``free_bits``
+        (lambda >= 0, 'elbo' only) clamps it per dimension.  Returns ``(loss,
         grads)``: a float in nats per example and a FlatParams with the keys
         and shapes of ``params`` (written into ``out`` if given, e.g.
         ``model.params.zeros_like()``).
         """
-        (loss, _, _), grads = self.loss_terms_and_grads(x, rng, beta, eps, out, objective, k)
+        (loss, _, _), grads = self.loss_terms_and_grads(x, rng, beta, eps, out, objective, k,
+                                                        free_bits)
         return loss, grads
 
     def log_likelihood(self, x, k=5000, rng=None, batch_elements=BATCH_ELEMENTS, workers=1):

@@ -57,7 +57,8 @@ class RunConfig:
     noise).  Data: ``binarize`` mode, ``limit`` (first N training examples;
     None = all).  Objective: ``objective`` (one of objectives.OBJECTIVES),
     ``k`` (samples of z per example), ``beta`` (KL weight), ``kl_warmup``
-    (epochs of linear warm-up; both only for the ELBO objectives).
+    (epochs of linear warm-up; both only for the ELBO objectives),
+    ``free_bits`` (the free-bits lambda, nats per latent dimension; 'elbo' only).
     Optimisation: ``optimizer``, ``lr``, ``lr_schedule`` (LR_SCHEDULES),
     ``adam_eps`` (Adam's eps, default ADAM_EPS, None for the other
     optimizers), ``batch_size`` (a batch larger than the data set is the
@@ -79,6 +80,7 @@ class RunConfig:
     k: int = 1
     beta: float = 1.0
     kl_warmup: float = 0.0
+    free_bits: float = 0.0
     optimizer: str = "adam"
     lr: float = 1e-3
     lr_schedule: str = "constant"
@@ -116,6 +118,10 @@ class RunConfig:
         self.obs_var = _obs_var(self.obs_var, self.likelihood)
         self.beta = check_float(self.beta, flag("beta"), lo=0)
         self.kl_warmup = check_float(self.kl_warmup, flag("kl_warmup"), lo=0)
+        self.free_bits = check_float(self.free_bits, flag("free_bits"), lo=0)
+        if self.free_bits and self.objective != "elbo":
+            raise ValueError(f"--free-bits clamps the closed-form KL of --objective elbo only, "
+                             f"not {self.objective}")
         self.lr = check_float(self.lr, flag("lr"), lo=0, lo_open=True)
         self.adam_eps = _adam_eps(self.adam_eps, self.optimizer)
         if self.objective in ("iwae", "wake-sleep") and (self.beta != 1 or self.kl_warmup):
@@ -193,8 +199,10 @@ def as_this_version(saved):
     --objective, --k, --lr-schedule, --adam-eps and --dataset existed trained on
     MNIST with the ELBO, k = 1, a constant learning rate and Adam's eps 1e-8; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
-    optimizers, which this version records as None (unused)."""
-    saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist", **saved}
+    optimizers, which this version records as None (unused).  Runs saved
+    before --free-bits trained without free bits (0)."""
+    saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
+             "free_bits": 0.0, **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):
