@@ -61,7 +61,7 @@ from matmul_floor import decoder_forward_products, training_step_products  # noq
 from numpyvae import VAE, AdamFast  # noqa: E402
 from numpyvae.util.blas import blas_threads, limited_blas_threads  # noqa: E402
 from numpyvae.evaluate import (BATCH_ELEMENTS, chunk_sizes, evaluate_elbo,  # noqa: E402
-                               importance_weighted_log_likelihood)
+                               importance_weighted_log_likelihood_fast)
 from numpyvae.data.mnist import load_mnist  # noqa: E402
 from numpyvae.run.fit import eval_inputs  # noqa: E402
 from numpyvae.trainer import TrainingStep, train_epoch  # noqa: E402
@@ -185,7 +185,7 @@ def bench_eval(data, n_examples, k, model=None, label="3"):
     x = eval_inputs(data.x_test[:n_examples], "none", np.float32)
     rng = np.random.default_rng(0)
     workers = blas_threads() or 1
-    importance_weighted_log_likelihood(model, x[:2], k, rng)  # warm up
+    importance_weighted_log_likelihood_fast(model, x[:2], k, rng)  # warm up
     kc, n_chunk = chunk_sizes(model, k, n_examples, BATCH_ELEMENTS)
     rows = kc * n_chunk
     products = decoder_forward_products(model, rows, rng)
@@ -194,11 +194,11 @@ def bench_eval(data, n_examples, k, model=None, label="3"):
     for i0 in range(0, n_examples, block):
         xb = x[i0:i0 + block]
         t = time.perf_counter()
-        importance_weighted_log_likelihood(model, xb, k, rng)
+        importance_weighted_log_likelihood_fast(model, xb, k, rng)
         serial_s += time.perf_counter() - t
         with limited_blas_threads(1):
             t = time.perf_counter()
-            importance_weighted_log_likelihood(model, xb, k, rng, BATCH_ELEMENTS // workers,
+            importance_weighted_log_likelihood_fast(model, xb, k, rng, BATCH_ELEMENTS // workers,
                                                workers=workers)
             threaded_s += time.perf_counter() - t
         passes = -(-xb.shape[0] * k // rows)     # decoder passes of ``rows`` rows

@@ -83,6 +83,10 @@ def parser():
                             "(default: 1.0)")
     model.add_argument("--dtype", choices=DTYPES, default=DEFAULTS.dtype,
                        help="(default: %(default)s)")
+    model.add_argument("--textbook", action="store_true",
+                       help="train with the textbook forms throughout (layers, likelihood, "
+                            "optimizer) instead of the fast ones: the same numbers to rounding, "
+                            "slower; an edit of a textbook function then changes the training")
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
                        help="(default: %(default)s)")

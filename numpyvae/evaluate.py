@@ -12,8 +12,11 @@ Its expectation is a lower bound on log p(x) that rises with k to log p(x)
             + log p(z_j)            gaussian.standard_normal_log_density_forward
             - log q(z_j|x)          gaussian.log_density_at_sample_forward
 
-computed by objectives.log_weights_fast: the same numbers as the IWAE
-objective's objectives.log_weights (to rounding), forward only, in less work.
+computed by objectives.log_weights, the IWAE objective's own forward pass,
+in ``importance_weighted_log_likelihood`` (the textbook form: every sample
+at once); ``importance_weighted_log_likelihood_fast``, what a run uses, gives
+the same numbers (to rounding) in bounded memory and on several threads,
+with objectives.log_weights_fast and logsumexp_fast.
 
 Everything here is forward-only and works for any likelihood of the model
 (Bernoulli, Gaussian with fixed or learned variance).
@@ -24,8 +27,9 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from scipy.special import logsumexp
 
-from numpyvae.objectives import OBJECTIVES, bound, log_weights_fast
+from numpyvae.objectives import OBJECTIVES, bound, log_weights, log_weights_fast
 from numpyvae.util.validate import check_choice, check_generator, check_positive_int, check_vae
 
 # Elements per array of the evaluation's heavy path (importance_weighted_log_likelihood's
@@ -33,18 +37,48 @@ from numpyvae.util.validate import check_choice, check_generator, check_positive
 BATCH_ELEMENTS = 2 ** 20
 
 
-def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_elements=BATCH_ELEMENTS,
-                                       workers=1):
-    """Per-example importance-weighted estimate of log p(x), in nats:
+def importance_weighted_log_likelihood(model, x, eval_k=5000, rng=None):
+    """Per-example importance-weighted estimate of log p(x), in nats (the textbook form):
+
+        z_nj = mu_n + exp(logvar_n / 2) * eps_nj,   eps_nj ~ N(0, I),   j = 1..k   (k = eval_k)
+        log w_nj = log p(x_n|z_nj) + log p(z_nj) - log q(z_nj|x_n)
+        log p(x_n) ~ log (1/k) sum_j w_nj = logsumexp_j log w_nj - log k
+
+    x : (N, D) of the model's dtype; eval_k : int >= 1, importance samples
+    per example (1: a one-sample ELBO); rng : np.random.Generator, draws eps
+    example by example, (N, k, L) in C order.  Returns (N,) float64.
+
+    Every sample of every example at once: memory grows as N * k * D, so
+    this is for a few examples.  importance_weighted_log_likelihood_fast
+    gives the same numbers in bounded memory, on several threads.
+    """
+    check_vae(model, "evaluation")
+    model.check_input(x)
+    k = check_positive_int(eval_k, "eval_k")
+    eps = check_generator(rng).standard_normal((x.shape[0], k, model.latent_dim),
+                                               dtype=model.dtype)        # (N, k, L)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
+        logw, _ = log_weights(model, x, eps.transpose(1, 0, 2))         # (k, N)
+        log_px = logsumexp(logw.astype(np.float64), axis=0) - math.log(k)
+    model.check_finite(x, {"the importance-weighted log p(x)": log_px})
+    return log_px
+
+
+def importance_weighted_log_likelihood_fast(model, x, eval_k=5000, rng=None,
+                                            batch_elements=BATCH_ELEMENTS, workers=1):
+    """importance_weighted_log_likelihood in bounded memory and on several threads:
+    the same numbers to rounding (tests/test_evaluate.py), what a run's final
+    evaluation uses.  With k = eval_k:
 
         log p(x_n) ~ logsumexp_j [ log p(x_n|z_nj) + log p(z_nj) - log q(z_nj|x_n) ] - log k
-        z_nj = mu_n + exp(logvar_n / 2) * eps_nj,   eps_nj ~ N(0, I),   j = 1..k
+
+    computed piece by piece with objectives.log_weights_fast and logsumexp_fast.
 
     Parameters
     ----------
     model : VAE
     x : (N, D) array of the model's dtype (checked by ``model.check_input``)
-    k : int >= 1, importance samples per example (k = 1: a one-sample ELBO)
+    eval_k : int >= 1, importance samples per example (1: a one-sample ELBO)
     rng : np.random.Generator, required; draws eps
     batch_elements : int >= 1, memory bound: no array of the heavy path
         (decoder activations and output, likelihood temporaries) holds more
@@ -76,7 +110,8 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
     (N,) float64.  The decoder and likelihood run in the model's dtype; the
     log-weights are gathered, and logsumexp'd, in float64.
 
-    The estimate depends only on ``rng``'s state, not on ``batch_elements``:
+    The estimate depends only on ``rng``'s state, not on ``batch_elements``
+    or ``workers``:
     eps is drawn in one canonical order, example-major, (N, k, L) in C order,
     and every chunk draws a contiguous piece of it (either all k samples of
     n examples, or kc consecutive samples of one example).
@@ -84,7 +119,7 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
     check_vae(model, "evaluation")
     model.check_input(x)
     check_generator(rng)
-    k = check_positive_int(k, "k")
+    k = check_positive_int(eval_k, "eval_k")
     batch_elements = check_positive_int(batch_elements, "batch_elements")
     workers = check_positive_int(workers, "workers")
     n_total, latent = x.shape[0], model.latent_dim

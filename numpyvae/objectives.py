@@ -50,7 +50,8 @@ from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_d
                                standard_normal_log_density_forward)
 from numpyvae.ops.free_bits import free_bits_backward, free_bits_forward
 from numpyvae.ops.likelihoods import BernoulliLikelihood
-from numpyvae.util.validate import check_float, check_generator, check_positive_int, check_vae
+from numpyvae.util.validate import (check_float, check_generator, check_plain_array,
+                                    check_positive_int, check_vae)
 
 OBJECTIVES = ("elbo", "elbo-mc", "iwae", "wake-sleep")
 
@@ -117,6 +118,7 @@ def draw_eps(model, n, k, rng, eps):
     if not isinstance(eps, np.ndarray):
         raise TypeError(f"eps must be a numpy array of shape {expected}, got "
                         f"{type(eps).__name__}")
+    check_plain_array(eps, "eps")
     if eps.shape != expected:
         raise ValueError(f"eps must be an array of shape {expected} for k={k}, got {eps.shape}")
     if eps.dtype != model.dtype:

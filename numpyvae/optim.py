@@ -1,4 +1,4 @@
-"""First-order optimizers: SGD with momentum, Adagrad, Adam (and AdamFast, its fast form).
+"""First-order optimizers: SGD with momentum, Adagrad, Adam, each beside its fast form.
 
 All share one signature (as in CS231n's optim.py):
 
@@ -14,13 +14,15 @@ count) is explicit data: ``state_dict()`` / ``load_state_dict()``.
 Speed: when ``params`` and ``grads`` are FlatParams of the same layout (a
 model's ``params`` and the ``grads`` from ``loss_and_grads``), each update
 runs once over the single contiguous buffer; otherwise it runs once per
-tensor.  ``Adam`` is the update as the paper writes it; ``AdamFast``, what
-training uses, computes the same update with in-place operations, block by
-block through a cache-sized scratch buffer.  With ``grads_are_scratch=True``
-(trainer.TrainingStep, which recomputes its gradients every step) SGD uses
-the gradient arrays themselves as its scratch buffer once it has read them:
-the same numbers, one array of the parameters' size fewer to stream through
-the cache.  Timings: benchmarks/fast_forms.md.
+tensor.  ``SGD``, ``Adagrad`` and ``Adam`` are the updates as the papers
+write them; ``SGDFast``, ``AdagradFast`` and ``AdamFast``, what training
+uses (run.settings.build_optimizer, unless --textbook), compute the same
+updates with in-place operations (AdamFast block by block through a
+cache-sized scratch buffer).  With ``grads_are_scratch=True``
+(trainer.TrainingStep, which recomputes its gradients every step) SGDFast
+uses the gradient arrays themselves as its scratch buffer once it has read
+them: the same numbers, one array of the parameters' size fewer to stream
+through the cache.  Timings: benchmarks/fast_forms.md.
 """
 
 import math
@@ -28,7 +30,7 @@ import math
 import numpy as np
 
 from numpyvae.model.params import FlatParams
-from numpyvae.util.validate import check_finite, check_float
+from numpyvae.util.validate import check_finite, check_float, check_plain_array
 
 
 def _zeros_like(params):
@@ -73,9 +75,9 @@ class Optimizer:
 
     def __init__(self, params, lr, weight_decay=0.0):
         if not isinstance(params, dict) or not params or not all(
-                isinstance(p, np.ndarray) and p.dtype.kind == "f" for p in params.values()):
-            raise TypeError("params must be a non-empty dict of float arrays (e.g. model.params), "
-                            f"got {type(params).__name__}")
+                type(p) is np.ndarray and p.dtype.kind == "f" for p in params.values()):
+            raise TypeError("params must be a non-empty dict of plain float arrays (e.g. "
+                            f"model.params), got {type(params).__name__}")
         self.params, self.lr, self.weight_decay = params, lr, weight_decay
         self.t = 0
         self.state = {name: _zeros_like(params) for name in self.state_names}
@@ -85,6 +87,11 @@ class Optimizer:
     def _arrays(self, grads, grads_are_scratch):
         """Yield (p, g, tmp, *state) for each array to update: the whole flat
         buffer at once when the layouts allow it, else tensor by tensor."""
+        if not isinstance(grads, dict):
+            raise TypeError("grads must be a dict of arrays with the keys of params (e.g. "
+                            f"what model.loss_and_grads returns), got {type(grads).__name__}")
+        for name, g in grads.items():
+            check_plain_array(g, f"grads[{name!r}]")
         if set(grads) != set(self.params):
             raise ValueError(f"grads must have the keys of params; missing "
                              f"{sorted(set(self.params) - set(grads))}, "
@@ -152,16 +159,30 @@ class SGD(Optimizer):
 
         v <- momentum * v - lr * g
         p <- p + v
+
+    State: ``velocity``, of the parameters' shapes.  SGDFast is the same
+    update without temporary arrays; training uses it.
     """
 
     state_names = ("velocity",)
-    tmp_may_be_g = True
 
     def __init__(self, params, lr=1e-2, momentum=0.9, weight_decay=0.0):
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         super().__init__(params, lr, weight_decay)
         self.momentum = momentum
+
+    def _update(self, p, g, tmp, velocity):
+        velocity[...] = self.momentum * velocity - self.lr * g
+        p += velocity
+
+
+class SGDFast(SGD):
+    """SGD's update in place, through the scratch buffer (or, with
+    ``grads_are_scratch``, the gradient array itself once it is read): the
+    same operations in the same order, so the same numbers, bit for bit."""
+
+    tmp_may_be_g = True
 
     def _update(self, p, g, tmp, velocity):
         velocity *= self.momentum
@@ -173,8 +194,11 @@ class SGD(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al. 2011), the optimizer of Kingma & Welling (2014):
 
-        G <- G + g^2
+        G <- G + g^2                        the running sum of squared gradients
         p <- p - lr * g / (sqrt(G) + eps)
+
+    State: ``sum_sq`` (G), of the parameters' shapes.  AdagradFast is the
+    same update without temporary arrays; training uses it.
     """
 
     state_names = ("sum_sq",)
@@ -182,6 +206,15 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr=1e-2, eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
         self.eps = eps
+
+    def _update(self, p, g, tmp, sum_sq):
+        sum_sq += g * g
+        p -= self.lr * (g / (np.sqrt(sum_sq) + self.eps))
+
+
+class AdagradFast(Adagrad):
+    """Adagrad's update in place, through one scratch buffer: the same
+    operations in the same order, so the same numbers, bit for bit."""
 
     def _update(self, p, g, tmp, sum_sq):
         np.multiply(g, g, out=tmp)

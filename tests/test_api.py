@@ -8,7 +8,8 @@ import pytest
 
 import numpyvae
 from gradcheck_helpers import DECODER_IDS, DECODERS
-from numpyvae import SGD, VAE, Adagrad, Adam, Autoencoder, FlatParams
+from numpyvae.evaluate import importance_weighted_log_likelihood
+from numpyvae import SGD, VAE, Adagrad, Adam, AdamFast, Autoencoder, FlatParams
 from numpyvae.util.validate import NonFiniteError
 
 
@@ -62,7 +63,7 @@ def test_save_and_load_through_the_api(tmp_path):
 
 def test_package_exports():
     assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "load_model", "Adam", "AdamFast",
-                                     "Adagrad", "SGD", "FlatParams"}
+                                     "Adagrad", "AdagradFast", "SGD", "SGDFast", "FlatParams"}
     assert isinstance(numpyvae.__version__, str)
 
 
@@ -230,10 +231,16 @@ GOOD = np.full((3, 6), 0.5, dtype=np.float32)
     (np.where(np.eye(3, 6) > 0, 1.5, GOOD).astype(np.float32), r"\[0, 1\]"),
     (np.where(np.eye(3, 6) > 0, -0.5, GOOD).astype(np.float32), r"\[0, 1\]"),
     (GOOD.tolist(), "x must be a numpy array, got list"),
+    (None, "x must be a numpy array, got NoneType"),
+    (np.ma.masked_array(GOOD, mask=np.eye(3, 6) > 0), "plain numpy array, got the subclass "
+                                                      "MaskedArray"),
+    (np.asmatrix(GOOD), "plain numpy array, got the subclass matrix"),
+    (GOOD.astype(object), "x must hold numbers, got an array of dtype object"),
 ])
 def test_bad_x_is_rejected_with_a_message_naming_the_problem(vae32, x, message):
     rng = np.random.default_rng(0)
-    error = TypeError if isinstance(x, list) else ValueError
+    error = TypeError if not isinstance(x, np.ndarray) or type(x) is not np.ndarray or \
+        x.dtype == object else ValueError
     for call in (lambda: vae32.loss_and_grads(x, rng=rng), lambda: vae32.encode(x),
                  lambda: vae32.reconstruct(x), lambda: vae32.elbo_terms(x, rng=rng)):
         with pytest.raises(error, match=message):
@@ -371,8 +378,9 @@ BAD_CALLS = [  # (call(model, rng), error, message)
     (lambda m, r: m.sample(3, 0), TypeError, "rng must be"),
     (lambda m, r: m.sample(0, r), ValueError, "n must be an integer >= 1, got 0"),
     (lambda m, r: m.sample(2.0, r), TypeError, "n must be an integer, got 2.0"),
-    (lambda m, r: m.log_likelihood(GOOD, k=0, rng=r), ValueError, "k must be an integer >= 1"),
-    (lambda m, r: m.log_likelihood(GOOD, k=5), TypeError, "rng must be"),
+    (lambda m, r: importance_weighted_log_likelihood(m, GOOD, eval_k=0, rng=r), ValueError,
+     "eval_k must be an integer >= 1"),
+    (lambda m, r: importance_weighted_log_likelihood(m, GOOD, eval_k=5), TypeError, "rng must be"),
     (lambda m, r: m.decode([[0.0, 0.0]]), TypeError, "z must be a numpy array, got list"),
 ]
 
@@ -429,3 +437,39 @@ def test_a_model_file_whose_config_is_wrong_names_the_file(tmp_path):
     np.savez(path, config="{kind: vae")
     with pytest.raises(ValueError, match=f"{path}: the model config is not JSON"):
         VAE.load(path)
+
+
+@pytest.mark.parametrize("eps, message", [
+    (None, None),     # None: drawn from rng, not an error
+    (np.ma.masked_array(np.zeros((3, 2), np.float32)), "eps must be a plain numpy array"),
+    (np.asmatrix(np.zeros((3, 2), np.float32)), "eps must be a plain numpy array"),
+    (np.zeros((3, 2), object), "eps must hold numbers"),
+])
+def test_eps_must_be_a_plain_array(vae32, eps, message):
+    rng = np.random.default_rng(0)
+    if message is None:
+        assert np.isfinite(vae32.loss_and_grads(GOOD, rng=rng, eps=eps)[0])
+        return
+    with pytest.raises(TypeError, match=message):
+        vae32.loss_and_grads(GOOD, rng=rng, eps=eps)
+
+
+@pytest.mark.parametrize("grads, message", [
+    (None, "grads must be a dict of arrays with the keys of params"),
+    ([1.0], "grads must be a dict of arrays"),
+    ("matrix", r"grads\['encoder.0.W'\] must be a plain numpy array, got the subclass matrix"),
+    ("object", r"grads\['encoder.0.W'\] must hold numbers"),
+    ("none-entry", r"grads\['encoder.0.W'\] must be a numpy array, got NoneType"),
+])
+@pytest.mark.parametrize("optimizer", [SGD, Adagrad, Adam, AdamFast])
+def test_optimizers_reject_what_is_not_a_dict_of_plain_arrays(vae32, optimizer, grads, message):
+    opt = optimizer(vae32.params, lr=0.1)
+    if isinstance(grads, str):
+        kind, grads = grads, {k: v.copy() for k, v in vae32.params.items()}
+        w = grads["encoder.0.W"]
+        grads["encoder.0.W"] = {"matrix": None, "object": w.astype(object),
+                                "none-entry": None}[kind] if kind != "matrix" else np.asmatrix(w)
+    before = vae32.params.flat.copy()
+    with pytest.raises(TypeError, match=message):
+        opt.step(grads)
+    np.testing.assert_array_equal(vae32.params.flat, before)

@@ -23,7 +23,8 @@ from scipy.stats import multivariate_normal
 from numpyvae import VAE, Autoencoder
 from numpyvae.util.blas import limited_blas_threads
 from numpyvae.evaluate import (chunk_sizes, active_units, elbo, evaluate_bound, evaluate_elbo,
-                               importance_weighted_log_likelihood)
+                               importance_weighted_log_likelihood,
+                               importance_weighted_log_likelihood_fast)
 from numpyvae.ops.gaussian import gaussian_log_density, standard_normal_log_density
 from numpyvae.util.validate import NonFiniteError
 
@@ -105,7 +106,7 @@ def test_exact_posterior_gives_log_px_for_every_k():
     x = marginal(W, b).rvs(20, random_state=1)
     logp = marginal(W, b).logpdf(x)
     for k in (1, 7, 300):
-        est = importance_weighted_log_likelihood(model, x, k, np.random.default_rng(k))
+        est = importance_weighted_log_likelihood_fast(model, x, k, np.random.default_rng(k))
         np.testing.assert_allclose(est, logp, rtol=0, atol=1e-10)
 
 
@@ -123,7 +124,7 @@ def test_converges_to_closed_form_log_px():
 
     errors = {}
     for k in (1, 100, 5000):
-        est = importance_weighted_log_likelihood(model, x, k, np.random.default_rng(k))
+        est = importance_weighted_log_likelihood_fast(model, x, k, np.random.default_rng(k))
         assert est.shape == (100,) and est.dtype == np.float64
         errors[k] = np.mean(np.abs(logp - est))
         # a lower bound in expectation: the mean is not above log p(x) beyond noise
@@ -142,16 +143,24 @@ def test_converges_to_closed_form_log_px():
 def test_matches_per_sample_loop_for_every_likelihood(likelihood, obs_var):
     model = small_model(likelihood, obs_var)
     x = small_data(model)
-    est = importance_weighted_log_likelihood(model, x, 5, np.random.default_rng(3))
+    est = importance_weighted_log_likelihood_fast(model, x, 5, np.random.default_rng(3))
     np.testing.assert_allclose(est, reference_iwll(model, x, 5, seed=3), rtol=1e-12, atol=1e-10)
 
 
-def test_log_likelihood_method_delegates():
-    model = small_model()
-    x = small_data(model)
-    np.testing.assert_array_equal(
-        model.log_likelihood(x, 9, np.random.default_rng(4)),
-        importance_weighted_log_likelihood(model, x, 9, np.random.default_rng(4)))
+@pytest.mark.parametrize("likelihood, obs_var", [("bernoulli", 1.0), ("gaussian", 0.5),
+                                                  ("gaussian", "learned")])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_fast_form_gives_the_textbook_numbers(likelihood, obs_var, dtype):
+    """importance_weighted_log_likelihood_fast (chunked, threaded, log_weights_fast,
+    logsumexp_fast) against the textbook form, the same eps: equal to rounding."""
+    model = VAE(12, (7,), 3, likelihood=likelihood, obs_var=obs_var, dtype=dtype, seed=1)
+    x = np.random.default_rng(8).random((5, 12)).astype(dtype)
+    textbook = importance_weighted_log_likelihood(model, x, 40, np.random.default_rng(4))
+    for batch_elements, workers in ((2 ** 20, 1), (60, 1), (60, 2)):
+        fast = importance_weighted_log_likelihood_fast(model, x, 40, np.random.default_rng(4),
+                                                       batch_elements, workers)
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(fast, textbook, rtol=tol, atol=tol)
 
 
 # --------------------------------------------------------------- chunking --
@@ -168,7 +177,7 @@ def test_chunk_shapes_cover_both_regimes():
 def test_chunking_does_not_change_the_estimate(batch_elements):
     model = small_model()
     x = small_data(model)
-    est = importance_weighted_log_likelihood(model, x, 10, np.random.default_rng(5),
+    est = importance_weighted_log_likelihood_fast(model, x, 10, np.random.default_rng(5),
                                              batch_elements)
     np.testing.assert_allclose(est, reference_iwll(model, x, 10, seed=5), rtol=1e-12, atol=1e-10)
 
@@ -178,8 +187,8 @@ def test_chunking_does_not_change_the_estimate(batch_elements):
 def test_chunking_invariance_property(n, k, batch_elements):
     model = small_model("gaussian", "learned")   # widest layer: 2D = 24
     x = small_data(model, n)
-    a = importance_weighted_log_likelihood(model, x, k, np.random.default_rng(0), batch_elements)
-    b = importance_weighted_log_likelihood(model, x, k, np.random.default_rng(0), 2 ** 20)
+    a = importance_weighted_log_likelihood_fast(model, x, k, np.random.default_rng(0), batch_elements)
+    b = importance_weighted_log_likelihood_fast(model, x, k, np.random.default_rng(0), 2 ** 20)
     np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-10)
 
 
@@ -192,9 +201,9 @@ def test_threads_give_the_serial_numbers_bit_for_bit(n, k, batch_elements, worke
     model = small_model("gaussian", "learned")
     x = small_data(model, n)
     with limited_blas_threads(1):
-        serial = importance_weighted_log_likelihood(model, x, k, np.random.default_rng(0),
+        serial = importance_weighted_log_likelihood_fast(model, x, k, np.random.default_rng(0),
                                                     batch_elements)
-        threaded = importance_weighted_log_likelihood(model, x, k, np.random.default_rng(0),
+        threaded = importance_weighted_log_likelihood_fast(model, x, k, np.random.default_rng(0),
                                                       batch_elements, workers=workers)
     np.testing.assert_array_equal(threaded, serial)
 
@@ -205,20 +214,17 @@ def test_threads_on_the_default_model_give_the_serial_numbers():
     model = VAE(784, (400,), 20, dtype=np.float32, seed=0)
     x = (np.random.default_rng(1).random((6, 784)) < 0.3).astype(np.float32)
     with limited_blas_threads(1):
-        serial = importance_weighted_log_likelihood(model, x, 1000, np.random.default_rng(2))
-        threaded = importance_weighted_log_likelihood(model, x, 1000, np.random.default_rng(2),
+        serial = importance_weighted_log_likelihood_fast(model, x, 1000, np.random.default_rng(2))
+        threaded = importance_weighted_log_likelihood_fast(model, x, 1000, np.random.default_rng(2),
                                                       workers=2)
     np.testing.assert_array_equal(threaded, serial)
     assert np.all(np.isfinite(serial)) and np.all(serial < 0)
-    with limited_blas_threads(1):
-        np.testing.assert_array_equal(
-            model.log_likelihood(x, 1000, np.random.default_rng(2), workers=2), serial)
 
 
 def _peak_bytes(model, x, k, batch_elements):
     tracemalloc.start()
     try:
-        importance_weighted_log_likelihood(model, x, k, np.random.default_rng(0), batch_elements)
+        importance_weighted_log_likelihood_fast(model, x, k, np.random.default_rng(0), batch_elements)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -244,9 +250,9 @@ def test_memory_is_bounded_by_batch_elements_not_k():
 def test_same_seed_same_result_other_seed_differs():
     model = small_model()
     x = small_data(model)
-    a = importance_weighted_log_likelihood(model, x, 20, np.random.default_rng(11))
-    b = importance_weighted_log_likelihood(model, x, 20, np.random.default_rng(11))
-    c = importance_weighted_log_likelihood(model, x, 20, np.random.default_rng(12))
+    a = importance_weighted_log_likelihood_fast(model, x, 20, np.random.default_rng(11))
+    b = importance_weighted_log_likelihood_fast(model, x, 20, np.random.default_rng(11))
+    c = importance_weighted_log_likelihood_fast(model, x, 20, np.random.default_rng(12))
     np.testing.assert_array_equal(a, b)
     assert not np.any(a == c)
 
@@ -263,7 +269,7 @@ def test_float32_model_runs_float32_decoder_returns_float64():
         return out, cache
 
     model.decoder.forward = spy
-    est = importance_weighted_log_likelihood(model, x, 10, np.random.default_rng(0))
+    est = importance_weighted_log_likelihood_fast(model, x, 10, np.random.default_rng(0))
     assert est.dtype == np.float64 and est.shape == (7,)
     # one batched decoder pass for all samples: k * n rows of z, not k passes
     assert calls == [(np.float32, (70, 3), np.float32, (70, 12))]
@@ -321,40 +327,40 @@ def test_active_units_counts_the_dims_whose_mean_varies():
 # -------------------------------------------------------------- bad input --
 
 BAD_CALLS = [  # (call(model, x, rng, autoencoder), error, message)
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5), TypeError,
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, 5), TypeError,
      "rng must be a numpy.random.Generator"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, rng=0), TypeError,
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, 5, rng=0), TypeError,
      "rng must be a numpy.random.Generator"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, np.random.RandomState(0)),
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, 5, np.random.RandomState(0)),
      TypeError, r"rng must be a numpy.random.Generator .*\(RandomState\)"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 0, r), ValueError,
-     "k must be an integer >= 1, got 0"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, -3, r), ValueError,
-     "k must be an integer >= 1, got -3"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 2.5, r), TypeError,
-     "k must be an integer, got 2.5"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, True, r), TypeError,
-     "k must be an integer, got True"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, "5", r), TypeError,
-     "k must be an integer, got '5'"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, r, batch_elements=0),
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, 0, r), ValueError,
+     "eval_k must be an integer >= 1, got 0"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, -3, r), ValueError,
+     "eval_k must be an integer >= 1, got -3"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, 2.5, r), TypeError,
+     "eval_k must be an integer, got 2.5"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, True, r), TypeError,
+     "eval_k must be an integer, got True"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, "5", r), TypeError,
+     "eval_k must be an integer, got '5'"),
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, 5, r, batch_elements=0),
      ValueError, "batch_elements must be an integer >= 1"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x, 5, r, workers=0),
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x, 5, r, workers=0),
      ValueError, "workers must be an integer >= 1"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x[:, :5], 5, r), ValueError,
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x[:, :5], 5, r), ValueError,
      r"x must have shape \(N, 12\)"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x[0], 5, r), ValueError,
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x[0], 5, r), ValueError,
      r"x must have shape \(N, 12\)"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x.astype(np.float32), 5, r),
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x.astype(np.float32), 5, r),
      ValueError, "dtype float32 but the model is float64"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(m, x + 2, 5, r), ValueError,
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(m, x + 2, 5, r), ValueError,
      r"needs data in \[0, 1\]"),
     (lambda m, x, r, a: elbo(m, x, None), TypeError, "rng must be a numpy.random.Generator"),
     (lambda m, x, r, a: evaluate_elbo(m, x, None), TypeError,
      "rng must be a numpy.random.Generator"),
     (lambda m, x, r, a: active_units(m, x, batch_size=0), ValueError,
      "batch_size must be an integer >= 1"),
-    (lambda m, x, r, a: importance_weighted_log_likelihood(a, x, 5, r), TypeError,
+    (lambda m, x, r, a: importance_weighted_log_likelihood_fast(a, x, 5, r), TypeError,
      "evaluation needs a VAE"),
     (lambda m, x, r, a: evaluate_elbo(a, x, r), TypeError, "evaluation needs a VAE"),
     (lambda m, x, r, a: active_units(a, x), TypeError, "evaluation needs a VAE"),
@@ -369,7 +375,7 @@ def test_an_overflowing_evaluation_is_an_error_not_a_nan():
     model = VAE(D, (8,), 3, "gaussian", dtype=np.float32)
     x = np.full((4, D), 255, np.float32)
     rng = np.random.default_rng(0)
-    for call in (lambda: importance_weighted_log_likelihood(model, x, 3, rng),
+    for call in (lambda: importance_weighted_log_likelihood_fast(model, x, 3, rng),
                  lambda: evaluate_bound(model, x, "iwae", 3, rng)):
         with warnings.catch_warnings():
             warnings.simplefilter("error")

@@ -22,7 +22,7 @@ from numpyvae import VAE
 from numpyvae.evaluate import logsumexp_fast
 from numpyvae.ops.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast
 from numpyvae.objectives import log_weights, log_weights_fast
-from numpyvae.optim import Adam, AdamFast
+from numpyvae.optim import SGD, Adagrad, AdagradFast, Adam, AdamFast, SGDFast
 
 DTYPES = [np.float32, np.float64]
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -269,3 +269,73 @@ def test_adam_fast_agrees_with_the_textbook_update(dtype, scratch, data):
         scale = lr * (m_abs / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps_adam) + np.abs(u)
         bound = 16 * t * eps_of(dtype) * scale
         assert np.all(np.abs(-p_fast["p"].astype(np.float64) - u) <= bound), f"step {t}"
+
+
+@pytest.mark.parametrize("scratch", [False, True], ids=["grads-kept", "grads-as-scratch"])
+@pytest.mark.parametrize("flat", [True, False], ids=["flat-buffer", "per-tensor"])
+@pytest.mark.parametrize("textbook_form, fast_form, kwargs", [
+    (SGD, SGDFast, dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    (Adagrad, AdagradFast, dict(lr=0.1, eps=1e-8, weight_decay=0.01)),
+], ids=["sgd", "adagrad"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_and_adagrad_fast_are_bitwise_the_textbook_updates(textbook_form, fast_form, kwargs,
+                                                               dtype, flat, scratch):
+    """SGDFast and AdagradFast run the textbook updates' operations in the same
+    order, in place: five steps give the same parameters and state, bit for bit."""
+    rng = np.random.default_rng(5)
+    model = VAE(6, (5,), 3, dtype=dtype)
+    p_text = model.params.copy() if flat else {k: v.copy() for k, v in model.params.items()}
+    p_fast = model.params.copy() if flat else {k: v.copy() for k, v in model.params.items()}
+    textbook, fast = textbook_form(p_text, **kwargs), fast_form(p_fast, **kwargs)
+    for _ in range(5):
+        grads = model.params.zeros_like()
+        grads.flat[...] = rng.standard_normal(grads.flat.size)
+        as_given = grads if flat else dict(grads.items())
+        textbook.step({k: v.copy() for k, v in as_given.items()} if not flat else grads.copy())
+        fast.step(as_given, grads_are_scratch=scratch)
+    for name in p_text:
+        np.testing.assert_array_equal(p_fast[name], p_text[name], err_msg=name)
+    for state in textbook.state_names:
+        for name in p_text:
+            np.testing.assert_array_equal(fast.state[state][name], textbook.state[state][name])
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_a_textbook_model_computes_what_the_fast_model_computes(activation, likelihood):
+    """VAE(textbook=True) runs layers.ACTIVATIONS, linear_backward and
+    BernoulliLikelihood: the same loss and gradients as the fast forms, to rounding."""
+    rng = np.random.default_rng(2)
+    x = rng.random((7, 6))
+    fast = VAE(6, (5, 4), 3, likelihood=likelihood, activation=activation, dtype=np.float64)
+    textbook = VAE(6, (5, 4), 3, likelihood=likelihood, activation=activation,
+                   dtype=np.float64, textbook=True)
+    eps = rng.standard_normal((7, 3))
+    loss_fast, grads_fast = fast.loss_and_grads(x, eps=eps)
+    loss_text, grads_text = textbook.loss_and_grads(x, eps=eps)
+    assert loss_text == pytest.approx(loss_fast, rel=1e-13)
+    np.testing.assert_allclose(grads_text.flat, grads_fast.flat, rtol=1e-12, atol=1e-14)
+    assert type(textbook.likelihood).__name__ == ("BernoulliLikelihood" if likelihood == "bernoulli"
+                                                  else "GaussianLikelihood")
+
+
+def test_an_edit_of_a_textbook_function_changes_only_the_textbook_model(monkeypatch):
+    """What a student edits (here linear_backward, made to return 2 dW) is what a
+    textbook=True model trains with; the fast model does not see it."""
+    from numpyvae.model import mlp
+
+    real = mlp.linear_backward
+
+    def edited(dout, cache, dW=None, db=None, need_dx=True):
+        dx, dW, db = real(dout, cache, dW, db, need_dx)
+        dW *= 2
+        return dx, dW, db
+
+    rng = np.random.default_rng(3)
+    x, eps = rng.random((4, 6)), rng.standard_normal((4, 3))
+    before = VAE(6, (5,), 3, dtype=np.float64, textbook=True).loss_and_grads(x, eps=eps)[1]
+    monkeypatch.setattr(mlp, "linear_backward", edited)
+    textbook = VAE(6, (5,), 3, dtype=np.float64, textbook=True).loss_and_grads(x, eps=eps)[1]
+    fast = VAE(6, (5,), 3, dtype=np.float64).loss_and_grads(x, eps=eps)[1]
+    np.testing.assert_allclose(textbook["encoder.0.W"], 2 * before["encoder.0.W"], rtol=1e-12)
+    np.testing.assert_allclose(fast["encoder.0.W"], before["encoder.0.W"], rtol=1e-12)

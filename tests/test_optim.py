@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from numpyvae import SGD, VAE, Adagrad, Adam, AdamFast, FlatParams
+from numpyvae import SGD, VAE, Adagrad, AdagradFast, Adam, AdamFast, FlatParams, SGDFast
 from numpyvae.util.validate import NonFiniteError
 
 
@@ -40,7 +40,10 @@ def reference_adam(p, g, state, t, lr, b1, b2, eps, weight_decay):
 OPTIMIZERS = {
     "sgd": (SGD, dict(lr=0.1, momentum=0.9), reference_sgd, dict(lr=0.1, momentum=0.9)),
     "sgd-no-momentum": (SGD, dict(lr=0.1, momentum=0.0), reference_sgd, dict(lr=0.1, momentum=0.0)),
+    "sgd-fast": (SGDFast, dict(lr=0.1, momentum=0.9), reference_sgd, dict(lr=0.1, momentum=0.9)),
     "adagrad": (Adagrad, dict(lr=0.1, eps=1e-8), reference_adagrad, dict(lr=0.1, eps=1e-8)),
+    "adagrad-fast": (AdagradFast, dict(lr=0.1, eps=1e-8), reference_adagrad,
+                     dict(lr=0.1, eps=1e-8)),
     "adam": (Adam, dict(lr=0.1, betas=(0.9, 0.999), eps=1e-8), reference_adam,
              dict(lr=0.1, b1=0.9, b2=0.999, eps=1e-8)),
     "adam-eps": (Adam, dict(lr=0.05, betas=(0.8, 0.99), eps=0.1), reference_adam,

@@ -347,7 +347,7 @@ def test_ctrl_c_promises_only_what_is_on_disk(demo, capsys, tmp_path, data_dir, 
 
 
 @pytest.mark.parametrize("function, error, code, message", [
-    ("importance_weighted_log_likelihood", KeyboardInterrupt(), 130,
+    ("importance_weighted_log_likelihood_fast", KeyboardInterrupt(), 130,
      "interrupted during the final evaluation: {out}/checkpoint.npz holds epoch 1; "
      "continue with --resume"),
     ("save_checkpoint", OSError(errno.ENOSPC, "No space left on device", "checkpoint.npz"), 2,
@@ -432,7 +432,7 @@ def test_a_non_finite_test_number_is_divergence_and_never_saved(
         def evaluate(*args, **kwargs):
             raise overflow
 
-        monkeypatch.setattr(run_module, "importance_weighted_log_likelihood", evaluate)
+        monkeypatch.setattr(run_module, "importance_weighted_log_likelihood_fast", evaluate)
         epochs, message = "1", "the final evaluation diverged: the KL term overflowed"
     code, _, err, warned = run_demo(demo, ["--data-dir", str(data_dir), *TINY_FLAGS, "--epochs",
                                            epochs, "--out", str(out)], capsys)

@@ -23,7 +23,8 @@ from numpyvae.ops.layers import ACTIVATIONS
 from numpyvae.ops.likelihoods import LIKELIHOODS, make_likelihood
 from numpyvae.model.mlp import MLP
 from numpyvae.model.params import FlatParams
-from numpyvae.util.validate import NonFiniteError, check_choice, check_int, check_positive_int
+from numpyvae.util.validate import (NonFiniteError, check_choice, check_int, check_plain_array,
+                                    check_positive_int)
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -46,6 +47,10 @@ class EncoderDecoder:
     activation : one of layers.ACTIVATIONS
     dtype : np.float32 (training default) or np.float64 (gradient checks)
     seed : int >= 0, seeds the weight initialisation
+    textbook : bool, compute with the textbook forms throughout (layers.ACTIVATIONS,
+        linear_backward, BernoulliLikelihood) instead of the fast forms the
+        models train with by default: the same numbers to rounding, slower, and
+        an edit of a textbook function then changes what the model computes
 
     A wrong type raises a TypeError, a wrong value a ValueError, naming the
     argument.
@@ -58,7 +63,7 @@ class EncoderDecoder:
         MODEL_KINDS[cls.kind] = cls
 
     def __init__(self, input_dim, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
-                 obs_var=1.0, activation="relu", dtype=np.float32, seed=0):
+                 obs_var=1.0, activation="relu", dtype=np.float32, seed=0, textbook=False):
         try:
             self.dtype = np.dtype(dtype)
         except TypeError:
@@ -73,15 +78,19 @@ class EncoderDecoder:
         self.hidden_dims = tuple(check_positive_int(h, "hidden_dims sizes") for h in hidden_dims)
         self.activation = check_choice(activation, "activation", tuple(ACTIVATIONS))
         self.seed = check_int(seed, "seed", lo=0)
+        if not isinstance(textbook, (bool, np.bool_)):
+            raise TypeError(f"textbook must be True or False, got {textbook!r}")
+        self.textbook = bool(textbook)
         check_choice(likelihood, "likelihood", LIKELIHOODS)
         if likelihood == "bernoulli" and not (isinstance(obs_var, numbers.Real) and obs_var == 1):
             raise ValueError(f"obs_var is the variance of a Gaussian likelihood; "
                              f"likelihood='bernoulli' has none, got obs_var={obs_var!r}")
-        self.likelihood = make_likelihood(likelihood, obs_var, self.dtype)
+        self.likelihood = make_likelihood(likelihood, obs_var, self.dtype, self.textbook)
         self.encoder = MLP("encoder", (self.input_dim, *self.hidden_dims,
-                                       self.encoder_outputs()), activation)
+                                       self.encoder_outputs()), activation, self.textbook)
         self.decoder = MLP("decoder", (self.latent_dim, *self.hidden_dims[::-1],
-                                       self.likelihood.n_outputs(self.input_dim)), activation)
+                                       self.likelihood.n_outputs(self.input_dim)), activation,
+                           self.textbook)
         self.params = FlatParams({**self.encoder.param_shapes(), **self.decoder.param_shapes()},
                                  self.dtype)
         rng = np.random.default_rng(seed)
@@ -97,7 +106,8 @@ class EncoderDecoder:
         return {"kind": self.kind, "input_dim": self.input_dim, "hidden_dims": list(self.hidden_dims),
                 "latent_dim": self.latent_dim, "likelihood": self.likelihood.name,
                 "obs_var": getattr(self.likelihood, "obs_var", 1.0),
-                "activation": self.activation, "dtype": self.dtype.name, "seed": self.seed}
+                "activation": self.activation, "dtype": self.dtype.name, "seed": self.seed,
+                "textbook": self.textbook}
 
     # ------------------------------------------------------------- checks --
 
@@ -105,10 +115,9 @@ class EncoderDecoder:
         """Raise a ValueError naming the problem unless ``x`` is a finite
         (N, width) array of the model's dtype with N >= 1 (and, for data,
         valid for the likelihood, e.g. in [0, 1] for Bernoulli); a TypeError
-        if it is not a numpy array."""
+        if it is not a plain numpy array of numbers (validate.check_plain_array)."""
         width = self.input_dim if width is None else width
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"{name} must be a numpy array, got {type(x).__name__}")
+        check_plain_array(x, name)
         if x.ndim != 2 or x.shape[1] != width or x.shape[0] < 1:
             raise ValueError(f"{name} must have shape (N, {width}) with N >= 1, got {x.shape}")
         if x.dtype != self.dtype:

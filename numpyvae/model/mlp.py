@@ -9,21 +9,29 @@ The MLP holds only its architecture; the weights live in a parameter dict
 ``f"{prefix}.{i}.W"`` and ``f"{prefix}.{i}.b"``.
 """
 
-from numpyvae.ops.layers import (ACTIVATIONS, check_activation, init_weight, linear_backward_fast,
-                             linear_forward)
+from numpyvae.ops.layers import (ACTIVATIONS, ACTIVATIONS_FAST, check_activation, init_weight,
+                                 linear_backward, linear_backward_fast, linear_forward)
 
 
 class MLP:
-    """sizes = (d_in, h_1, ..., d_out); ``activation`` after every layer but the last."""
+    """sizes = (d_in, h_1, ..., d_out); ``activation`` after every layer but the last.
 
-    def __init__(self, prefix, sizes, activation):
+    textbook : run every layer's textbook form (layers.ACTIVATIONS, linear_backward)
+        instead of the fast form where there is one (ACTIVATIONS_FAST,
+        linear_backward_fast): the same numbers to rounding, slower.
+    """
+
+    def __init__(self, prefix, sizes, activation, textbook=False):
         check_activation(activation)
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"MLP sizes must be at least two positive integers, got {tuple(sizes)}")
         self.prefix = prefix
         self.sizes = tuple(int(s) for s in sizes)
         self.activation = activation
-        self._act_forward, self._act_backward, self._init = ACTIVATIONS[activation]
+        self.textbook = textbook
+        table = ACTIVATIONS if textbook else ACTIVATIONS_FAST
+        self._act_forward, self._act_backward, self._init = table[activation]
+        self._linear_backward = linear_backward if textbook else linear_backward_fast
 
     def _names(self, i):
         return f"{self.prefix}.{i}.W", f"{self.prefix}.{i}.b"
@@ -77,7 +85,7 @@ class MLP:
 
         Writes dL/dW_i and dL/db_i into ``grads`` (in place), layer by layer
         from the output back: the activation's backward, then the linear's
-        (layers.linear_backward_fast, the fast form of linear_backward).
+        (layers.linear_backward, or its fast form linear_backward_fast).
         """
         dh = dout
         for i in reversed(range(len(caches))):
@@ -85,6 +93,6 @@ class MLP:
             if act_cache is not None:
                 dh = self._act_backward(dh, act_cache)
             w, b = self._names(i)
-            dh, _, _ = linear_backward_fast(dh, lin_cache, grads[w], grads[b],
-                                       need_dx=need_dx or i > 0)
+            dh, _, _ = self._linear_backward(dh, lin_cache, grads[w], grads[b],
+                                             need_dx=need_dx or i > 0)
         return dh

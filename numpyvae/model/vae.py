@@ -12,14 +12,14 @@ The model holds the networks and the likelihood; the losses it trains with,
 and their backward passes, are objectives.py (the ELBO with the KL in closed
 form, as above, by default; the sampled KL, k samples, the IWAE bound and
 wake-sleep on request).  What the VAE shares with the plain autoencoder is
-base.py.
+model/encoder_decoder.py.  Evaluating a trained model (log p(x) by
+importance sampling, the ELBO over a data set, active units) is evaluate.py.
 """
 
 import numpy as np
 
 from numpyvae import objectives
 from numpyvae.model.encoder_decoder import EncoderDecoder
-from numpyvae.evaluate import BATCH_ELEMENTS, importance_weighted_log_likelihood
 from numpyvae.ops.gaussian import kl_standard_normal_forward
 from numpyvae.util.validate import check_generator, check_positive_int
 
@@ -98,11 +98,3 @@ class VAE(EncoderDecoder):
         (loss, _, _), grads = self.loss_terms_and_grads(x, rng, beta, eps, out, objective, k,
                                                         free_bits)
         return loss, grads
-
-    def log_likelihood(self, x, k=5000, rng=None, batch_elements=BATCH_ELEMENTS, workers=1):
-        """Importance-weighted estimate of log p(x) per example, (N,) nats.
-
-        See evaluate.importance_weighted_log_likelihood (``workers`` threads:
-        run them inside ``blas.limited_blas_threads(1)``).
-        """
-        return importance_weighted_log_likelihood(self, x, k, rng, batch_elements, workers)

@@ -19,7 +19,9 @@ Textbook and fast forms.  Each function implements its formula as written.
 Where a tuned form measurably wins on the training path, it sits right after
 the textbook one under the same name with ``_fast`` appended, computes the
 same values (tests/test_fast_forms.py proves the two agree to rounding), and
-the MLP uses it.  Their timings are in benchmarks/fast_forms.md.
+the MLP uses it unless it is built with ``textbook=True`` (then every layer
+runs the textbook form, so that an edit of it changes the training).  Their
+timings are in benchmarks/fast_forms.md.
 """
 
 import numpy as np
@@ -144,15 +146,17 @@ def softplus_backward(dout, x):
     return dout * sigmoid(x)
 
 
-# name -> (forward, backward, weight init suited to it), as the MLP uses them
-# (the fast form where there is one)
+# name -> (forward, backward, weight init suited to it): the textbook forms
 ACTIVATIONS = {
-    "relu": (relu_forward_fast, relu_backward, "he"),
+    "relu": (relu_forward, relu_backward, "he"),
     "leaky_relu": (leaky_relu_forward, leaky_relu_backward, "he"),
     "softplus": (softplus_forward, softplus_backward, "he"),
     "tanh": (tanh_forward, tanh_backward, "glorot"),
     "sigmoid": (sigmoid_forward, sigmoid_backward, "glorot"),
 }
+# the same with the fast form where there is one: what the models train with
+# unless built with textbook=True
+ACTIVATIONS_FAST = {**ACTIVATIONS, "relu": (relu_forward_fast, relu_backward, "he")}
 
 
 def check_activation(name):

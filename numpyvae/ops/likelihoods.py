@@ -29,7 +29,8 @@ class BernoulliLikelihood:
     (never ``log(sigmoid(l))``, which is -inf once sigmoid underflows;
     layers.softplus is the stable form).  For grey-level x in [0, 1] this is
     the binary cross-entropy used by the PyTorch VAE example.  The models
-    use BernoulliLikelihoodFast, the same numbers in fewer passes.
+    use BernoulliLikelihoodFast, the same numbers in fewer passes, unless
+    built with textbook=True.
     """
 
     name = "bernoulli"
@@ -223,12 +224,12 @@ class SigmoidGaussianLikelihood(GaussianLikelihood):
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-sigmoid")
 
 
-def make_likelihood(name, obs_var=1.0, dtype=np.float64):
+def make_likelihood(name, obs_var=1.0, dtype=np.float64, textbook=False):
     """One of LIKELIHOODS: 'bernoulli', 'gaussian' or 'gaussian-sigmoid' (the two
     Gaussians with ``obs_var`` a float or 'learned'), in the fast form where there
-    is one (BernoulliLikelihoodFast)."""
+    is one (BernoulliLikelihoodFast) unless ``textbook``."""
     if name == "bernoulli":
-        return BernoulliLikelihoodFast()
+        return BernoulliLikelihood() if textbook else BernoulliLikelihoodFast()
     if name == "gaussian":
         return GaussianLikelihood(obs_var, dtype)
     if name == "gaussian-sigmoid":

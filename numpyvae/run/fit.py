@@ -35,7 +35,7 @@ from numpyvae.data.binarize import binarize
 from numpyvae.util.blas import limited_blas_threads
 from numpyvae.run.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
 from numpyvae.evaluate import (BATCH_ELEMENTS, active_units, evaluate_bound, evaluate_elbo,
-                               importance_weighted_log_likelihood)
+                               importance_weighted_log_likelihood_fast)
 from numpyvae.run.progress import Progress
 from numpyvae.run.rundir import CHECKPOINT, METRICS, check_out, prepare_out
 from numpyvae.run.settings import (RESUMABLE_CHANGES, RunError, build_model, build_optimizer, flag,
@@ -147,7 +147,7 @@ def _check_data(data):
     width = math.prod(data.image_shape)
     for name in ("x_train", "x_test"):
         x = getattr(data, name)
-        if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 2
+        if not (type(x) is np.ndarray and x.dtype == np.uint8 and x.ndim == 2
                 and x.shape[0] >= 1 and x.shape[1] == width):
             raise RunError(f"the data's {name} must be a uint8 array (N, {width}) with N >= 1, "
                            f"got {getattr(x, 'dtype', type(x).__name__)} "
@@ -270,7 +270,7 @@ def check_eval_k(eval_k):
     """RunError unless the final evaluation's largest array fits in memory.
 
     The importance-weighted estimate keeps eval_k float64 log-weights per
-    example (evaluate.importance_weighted_log_likelihood); all else is
+    example (evaluate.importance_weighted_log_likelihood_fast); all else is
     bounded by its chunking.  That table may take half of the machine's RAM.
     """
     try:
@@ -333,7 +333,7 @@ def _final_numbers(model, x_test, eval_k, stream, objective, k):
         with limited_blas_threads(1) as blas_threads_before:
             workers = blas_threads_before or 1
             for i, i0 in enumerate(range(0, n, chunk)):
-                log_px[i0:i0 + chunk] = importance_weighted_log_likelihood(
+                log_px[i0:i0 + chunk] = importance_weighted_log_likelihood_fast(
                     model, x_test[i0:i0 + chunk], eval_k, rng,
                     batch_elements=BATCH_ELEMENTS // workers, workers=workers)
                 progress.update(i + 1, examples=min(n, i0 + chunk))

@@ -17,11 +17,12 @@ from numpyvae.data.datasets import DATASETS
 from numpyvae.ops.layers import ACTIVATIONS
 from numpyvae.ops.likelihoods import LIKELIHOODS
 from numpyvae.objectives import OBJECTIVES
-from numpyvae.optim import SGD, Adagrad, AdamFast
+from numpyvae.optim import SGD, Adagrad, AdagradFast, Adam, AdamFast, SGDFast
 from numpyvae.util.validate import check_choice, check_float, check_int, check_positive_int
 from numpyvae.model.vae import VAE
 
-OPTIMIZERS = {"adam": AdamFast, "adagrad": Adagrad, "sgd": SGD}   # AdamFast: Adam's fast form
+# name -> (textbook form, fast form); runs train with the fast form unless --textbook
+OPTIMIZERS = {"adam": (Adam, AdamFast), "adagrad": (Adagrad, AdagradFast), "sgd": (SGD, SGDFast)}
 DTYPES = ("float32", "float64")
 LR_SCHEDULES = ("constant", "iwae")           # see trainer.learning_rate
 ADAM_EPS = 1e-8
@@ -63,6 +64,9 @@ class RunConfig:
     ``adam_eps`` (Adam's eps, default ADAM_EPS, None for the other
     optimizers), ``batch_size`` (a batch larger than the data set is the
     whole data set), ``epochs``.
+    ``textbook``: train with the textbook forms throughout (the model's and
+    the optimizer's; see EncoderDecoder), not the fast ones: the same
+    numbers to rounding, slower, and an edit of a textbook function shows.
     Evaluation: ``eval_k`` importance samples for the final log p(x) (0
     skips it).  Data: ``dataset`` (datasets.DATASETS: 'mnist' or 'frey'), read
     from ``data_dir`` (else the download cache); ``out`` is the run's directory.
@@ -87,6 +91,7 @@ class RunConfig:
     adam_eps: float | None = None
     seed: int = 0
     dtype: str = "float32"
+    textbook: bool = False
     limit: int | None = None
     eval_k: int = 1000
     dataset: str = "mnist"
@@ -106,6 +111,8 @@ class RunConfig:
         for name in ("epochs", "batch_size", "latent_dim", "k"):
             setattr(self, name, check_positive_int(getattr(self, name), flag(name)))
         self.seed = check_int(self.seed, flag("seed"), lo=0)
+        if not isinstance(self.textbook, bool):
+            raise TypeError(f"{flag('textbook')} must be True or False, got {self.textbook!r}")
         self.eval_k = check_int(self.eval_k, flag("eval_k"), lo=0)
         if self.limit is not None:
             self.limit = check_positive_int(self.limit, flag("limit"))
@@ -196,13 +203,13 @@ def resume_differences(saved, config):
 
 def as_this_version(saved):
     """A run's saved settings as this version writes them.  Runs saved before
-    --objective, --k, --lr-schedule, --adam-eps and --dataset existed trained on
-    MNIST with the ELBO, k = 1, a constant learning rate and Adam's eps 1e-8; they also saved
+    --objective, --k, --lr-schedule, --adam-eps, --dataset and --textbook existed trained on
+    MNIST with the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8 and the fast forms; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
     optimizers, which this version records as None (unused).  Runs saved
     before --free-bits trained without free bits (0)."""
     saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
-             "free_bits": 0.0, **saved}
+             "textbook": False, "free_bits": 0.0, **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):
@@ -219,14 +226,17 @@ def build_model(config, input_dim):
     try:
         return VAE(input_dim, config.hidden, config.latent_dim, config.likelihood,
                    1.0 if config.obs_var is None else config.obs_var, config.activation,
-                   np.dtype(config.dtype), config.seed)
+                   np.dtype(config.dtype), config.seed, config.textbook)
     except MemoryError as e:
         raise RunError(f"the model of --hidden {','.join(map(str, config.hidden))} "
                        f"--latent-dim {config.latent_dim} does not fit in memory ({e})") from None
 
 
 def build_optimizer(config, params):
-    """The optimizer of ``config`` over ``params`` (other hyperparameters at their defaults)."""
+    """The optimizer of ``config`` over ``params``, its fast form unless config.textbook
+    (other hyperparameters at their defaults)."""
+    textbook_form, fast_form = OPTIMIZERS[config.optimizer]
+    optimizer = textbook_form if config.textbook else fast_form
     if config.optimizer == "adam":
-        return OPTIMIZERS["adam"](params, lr=config.lr, eps=config.adam_eps)
-    return OPTIMIZERS[config.optimizer](params, lr=config.lr)
+        return optimizer(params, lr=config.lr, eps=config.adam_eps)
+    return optimizer(params, lr=config.lr)

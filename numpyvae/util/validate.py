@@ -66,6 +66,22 @@ def check_choice(value, name, choices):
     return value
 
 
+def check_plain_array(value, name):
+    """``value`` unchanged if it is a plain numpy array of numbers; else a TypeError
+    naming ``name``: for None or a list, for an ndarray subclass (np.matrix,
+    a masked array: their operators and reductions are not ndarray's, so the
+    formulas would not mean what they say) and for an array of objects."""
+    if type(value) is not np.ndarray:
+        if isinstance(value, np.ndarray):
+            raise TypeError(f"{name} must be a plain numpy array, got the subclass "
+                            f"{type(value).__name__}: pass np.asarray({name}) (for a masked "
+                            "array, fill or drop the masked entries first)")
+        raise TypeError(f"{name} must be a numpy array, got {type(value).__name__}")
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {value.dtype}")
+    return value
+
+
 def check_generator(rng, name="rng"):
     """``rng`` unchanged if it is a numpy.random.Generator (legacy RandomState is not)."""
     if not isinstance(rng, np.random.Generator):
