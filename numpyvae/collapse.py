@@ -36,6 +36,7 @@ each with its standard error sd / sqrt(M) over the M terms.  Functions:
                            (pairwise_log_density_fast: the same in two matrix products)
     aggregate_log_density  log q(z) of the mixture at the points z (B, L) -> (B,)
     kl_decomposition       the estimate of I_q and KL(q(z) || p(z)), with their errors
+    measure_collapse       all of it for a model on a data set (demos/collapse.py prints it)
 """
 
 from dataclasses import dataclass
@@ -43,8 +44,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from numpyvae.evaluate import active_units
 from numpyvae.ops.gaussian import (LOG_2PI, gaussian_log_density, kl_standard_normal_forward,
-                                   standard_normal_log_density)
+                                   reparameterize_forward, standard_normal_log_density)
 from numpyvae.util.validate import check_generator, check_positive_int, check_vae
 
 # entries of the (B, N) table of log q(z_b|x_n) that aggregate_log_density builds at once
@@ -169,7 +171,9 @@ def kl_decomposition(mu, logvar, rng, n_samples=2000, chunk_elements=PAIRWISE_EL
     only randomness is the choice of examples and of z, which the standard
     errors measure.  a_m + b_m = log q(z_m|x_m) - log p(z_m), a one-sample
     estimate of KL(q(z|x_m) || p(z)), so I_hat + KLagg_hat estimates the
-    closed-form average_kl.  Returns a KLDecomposition.
+    closed-form average_kl.  The leave-one-out estimate replaces log q(z_m)
+    by the mixture of the N - 1 other posteriors (aggregate_log_density's
+    leave_out).  Returns a KLDecomposition.
     """
     check_generator(rng)
     n_samples = check_positive_int(n_samples, "n_samples")
@@ -183,7 +187,7 @@ def kl_decomposition(mu, logvar, rng, n_samples=2000, chunk_elements=PAIRWISE_EL
     m = min(n_samples, n)
     chosen = rng.choice(n, size=m, replace=False)                              # (M,)
     eps = rng.standard_normal((m, latent))
-    z = mu[chosen] + np.exp(0.5 * logvar[chosen]) * eps                       # (M, L)
+    z = reparameterize_forward(mu[chosen], logvar[chosen], eps)[0]            # (M, L)
     log_q_own = gaussian_log_density(z, mu[chosen], logvar[chosen])           # (M,)
     log_q_agg = aggregate_log_density(z, mu, logvar, chunk_elements=chunk_elements)  # (M,)
     log_q_others = aggregate_log_density(z, mu, logvar, chosen, chunk_elements)  # (M,)
@@ -198,3 +202,30 @@ def kl_decomposition(mu, logvar, rng, n_samples=2000, chunk_elements=PAIRWISE_EL
         aggregate_kl_se=float(np.std(aggregate, ddof=1) / np.sqrt(m)) if m > 1 else float("inf"),
         leave_one_out_information=float(np.mean(log_q_own - log_q_others)),
         n_examples=n, n_samples=m, log_n=float(np.log(n)))
+
+
+@dataclass
+class CollapseMeasures:
+    """What a model's posteriors on a data set say about collapse.
+
+    kl_per_dimension (L,)   mean KL of each latent dimension, nats (kl_per_dimension)
+    active_units, unit_variances (L,)   evaluate.active_units: Var_x mu_l(x) > 0.01
+    decomposition            KLDecomposition: the average KL = I_q(x; z) + KL(q(z) || p(z))
+    mu, logvar (N, L)        the posteriors' parameters
+    """
+
+    kl_per_dimension: np.ndarray
+    active_units: int
+    unit_variances: np.ndarray
+    decomposition: KLDecomposition
+    mu: np.ndarray
+    logvar: np.ndarray
+
+
+def measure_collapse(model, x, rng, n_samples=2000):
+    """CollapseMeasures of ``model`` on the examples x (N, D): kl_per_dimension,
+    evaluate.active_units and kl_decomposition (n_samples, rng) of its posteriors."""
+    mu, logvar = posterior_parameters(model, x)
+    count, variances = active_units(model, x)
+    return CollapseMeasures(kl_per_dimension(model, x), count, variances,
+                            kl_decomposition(mu, logvar, rng, n_samples), mu, logvar)
