@@ -42,7 +42,7 @@ def test_linear_gaussian_mutual_information_within_its_standard_error():
     total_se = np.hypot(result.mi_se, result.aggregate_kl_se)
     assert abs(result.mutual_information + result.aggregate_kl - result.average_kl) \
         < SE_TOLERANCE * total_se
-    # the leave-one-out estimate lies above the leave-one-in one, sample by sample
+    # the leave-one-out estimate lies above the leave-one-in one (on average; see the doc)
     assert result.mutual_information <= result.leave_one_out_information
 
 

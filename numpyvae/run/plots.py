@@ -490,7 +490,7 @@ def _prior_circles(ax, radii=(1, 2, 3)):
                 label="p(z) = N(0, I): |z| = 1, 2, 3" if i == 0 else None)
 
 
-def plot_aggregate_posterior(path, mu, logvar, decomposition=None, half_width=4.0, points=161):
+def plot_aggregate_posterior(path, mu, logvar, decomposition=None, half_width=5.0, points=201):
     """The aggregate posterior q(z) = (1/N) sum_n N(z; mu_n, diag(exp(logvar_n))) of a
     2-d latent against the prior N(0, I): mu, logvar (N, 2), the posteriors of a data set.
 
@@ -516,8 +516,8 @@ def plot_aggregate_posterior(path, mu, logvar, decomposition=None, half_width=4.
     title = f"aggregate posterior q(z) = (1/N) sum_n q(z|x_n), N = {mu.shape[0]:,}"
     if decomposition is not None:
         d = decomposition
-        title += (f"\nKL(q(z) || p(z)) = {d.aggregate_kl:.2f} +- {d.aggregate_kl_se:.2f}, "
-                  f"I(x; z) = {d.mutual_information:.2f} +- {d.mi_se:.2f} nats")
+        title += (f"\nKL(q(z) || p(z)) = {d.aggregate_kl:.2f} ± {d.aggregate_kl_se:.2f}, "
+                  f"I(x; z) = {d.mutual_information:.2f} ± {d.mi_se:.2f} nats")
     left.set_title(title, fontsize=10)
     for l, color in enumerate(("tab:blue", "tab:orange")):
         marginal = density.sum(axis=1 - l) * step                     # q(z_l) on the axis
