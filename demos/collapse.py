@@ -46,7 +46,8 @@ HEADER = ("| run | β | free bits | test −ELBO | KL | active units | I(x; z) |
 
 
 def load_run(run):
-    """(model, metrics, epochs) of the run directory ``run``; RunError if it holds none."""
+    """(model, metrics, epochs) of the run directory ``run`` (its checkpoint.npz);
+    RunError if it holds none, or not a VAE's."""
     checkpoint = Path(run) / CHECKPOINT
     if not checkpoint.exists():
         raise RunError(f"{run}: no {CHECKPOINT} in it (a run directory of demos/train_mnist.py "

@@ -45,6 +45,7 @@ from numpyvae.run.fit import eval_inputs, fit
 from numpyvae.run.rundir import CHECKPOINT
 from numpyvae.run.settings import RunConfig, RunError
 from numpyvae.trainer import TrainingDiverged
+from collapse import load_run  # noqa: E402  (demos/collapse.py)
 from train_mnist import load_data  # noqa: E402  (demos/train_mnist.py)
 
 PICTURES = ("traversals.png", "interpolation.png", "kl_per_dimension.png", "rate_distortion.png")
@@ -144,19 +145,12 @@ def main(argv=None):
         return 2
     try:
         if args.run:
-            checkpoint = Path(args.run) / CHECKPOINT
-            if not checkpoint.exists():
-                raise RunError(f"--run {args.run}: no {CHECKPOINT} in it (a run directory of "
-                               "demos/train_mnist.py holds one)")
-            try:
-                saved = load_checkpoint(checkpoint)
-            except (OSError, ValueError) as e:
-                raise RunError(f"--run {args.run}: {e}") from None
+            model, saved_metrics, saved_epoch = load_run(args.run)
         data = load_data("mnist", args.data_dir)
         out.mkdir(parents=True, exist_ok=True)
         if args.run:
-            model, binarize = saved.model, saved.metrics["config"]["binarize"]
-            print(f"model: {checkpoint} ({saved.epoch} epochs)")
+            binarize = saved_metrics["config"]["binarize"]
+            print(f"model: {Path(args.run) / CHECKPOINT} ({saved_epoch} epochs)")
         else:
             config = RunConfig(epochs=args.epochs, limit=args.limit, eval_k=0,
                                out=str(out / "model"))
