@@ -42,8 +42,10 @@ each with its standard error sd / sqrt(M) over the M terms.  Functions:
 from dataclasses import dataclass
 
 import numpy as np
+
 from numpyvae.evaluate import active_units, logsumexp_fast
 from numpyvae.ops.gaussian import (LOG_2PI, gaussian_log_density, kl_standard_normal_forward,
+                                   kl_standard_normal_per_dimension_forward,
                                    reparameterize_forward, standard_normal_log_density)
 from numpyvae.util.validate import check_generator, check_positive_int, check_vae
 
@@ -53,15 +55,13 @@ PAIRWISE_ELEMENTS = 2 ** 22
 
 def kl_per_dimension(model, x, batch_size=1000):
     """Mean over the examples x (N, D) of KL(q(z_l|x) || N(0, 1)) for each latent
-    dimension l, (L,) float64: gaussian.kl_standard_normal_forward on one column at a
-    time (its sum over l is the KL term of the ELBO)."""
-    total = np.zeros(model.latent_dim)
-    for i0 in range(0, x.shape[0], batch_size):
-        mu, logvar = model.encode(x[i0:i0 + batch_size])
-        for l in range(model.latent_dim):
-            total[l] += np.sum(kl_standard_normal_forward(mu[:, l:l + 1], logvar[:, l:l + 1])[0],
-                               dtype=np.float64)
-    return total / x.shape[0]
+    dimension l, (L,) float64 (its sum over l is the KL term of the ELBO):
+
+        KL_l = (1/N) sum_n 1/2 [ exp(logvar_nl) + mu_nl^2 - 1 - logvar_nl ]
+
+    gaussian.kl_standard_normal_per_dimension_forward on posterior_parameters."""
+    mu, logvar = posterior_parameters(model, x, batch_size)
+    return np.mean(kl_standard_normal_per_dimension_forward(mu, logvar)[0], axis=0)
 
 
 def posterior_parameters(model, x, batch_size=1000):
