@@ -97,7 +97,7 @@ def main(argv=None):
     print(f"model: {args.run} ({epochs} epochs); {args.points} x {args.points} grid, "
           f"k = {args.eval_k}, {args.samples} samples for the ELBO; nats\n")
     print("| test image | digit | log p(x), quadrature | log p(x), importance-weighted | "
-          "ELBO | gap log p(x) − ELBO = KL(q ‖ p(z|x)) |\n|---|---|---|---|---|---|")
+          "ELBO | gap log p(x) − ELBO = KL(q ‖ p(z\\|x)) |\n|---|---|---|---|---|---|")
     grids, titles = [], []
     for i in chosen:
         grid = posterior_grid(model, x_test[i], args.points)
