@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numpyvae.data.idx import write_idx
+from idx_writer import write_idx
 from numpyvae.data.mnist import MNIST, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from numpyvae.run.fit import fit
 from numpyvae.run.settings import RunConfig

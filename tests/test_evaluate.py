@@ -25,7 +25,7 @@ from numpyvae.util.blas import limited_blas_threads
 from numpyvae.evaluate import (chunk_sizes, active_units, elbo, evaluate_bound, evaluate_elbo,
                                importance_weighted_log_likelihood,
                                importance_weighted_log_likelihood_fast)
-from numpyvae.ops.gaussian import gaussian_log_density, standard_normal_log_density
+from numpyvae.ops.gaussian import gaussian_log_density_forward, standard_normal_log_density_forward
 from numpyvae.util.validate import NonFiniteError
 
 D, L, S2 = 6, 3, 0.25
@@ -73,8 +73,8 @@ def reference_iwll(model, x, k, seed, eps_dtype=None):
             z = mu + np.exp(logvar / 2) * eps_all[n, j]
             out = model.decoder.forward(model.params, z)[0]
             logw.append(model.likelihood.log_prob_forward(x[n:n + 1], out)[0][0]
-                        + standard_normal_log_density(z)[0]
-                        - gaussian_log_density(z, mu, logvar)[0])
+                        + standard_normal_log_density_forward(z)[0][0]
+                        - gaussian_log_density_forward(z, mu, logvar)[0][0])
         result.append(logsumexp(logw) - np.log(k))
     return np.array(result)
 

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from numpyvae.data.idx import IDXError, read_idx, write_idx
+from idx_writer import write_idx
+from numpyvae.data.idx import IDXError, read_idx
 
 DTYPES = ["uint8", "int8", "int16", "int32", "float32", "float64"]
 

@@ -7,10 +7,12 @@ import warnings
 import numpy as np
 import pytest
 
+from idx_writer import write_idx
 from numpyvae.data import mnist
-from numpyvae.data.idx import IDXError, write_idx
+from numpyvae.data.datafiles import DownloadError
+from numpyvae.data.idx import IDXError
 from numpyvae.data.mnist import (FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
-                            MNISTDownloadError, default_cache_dir, download, load_mnist)
+                            default_cache_dir, download, load_mnist)
 
 # fake files never have the official md5s; tests that care record warnings themselves
 pytestmark = pytest.mark.filterwarnings("ignore:.*differs from the official MNIST:UserWarning")
@@ -68,7 +70,7 @@ def test_download_verifies_and_leaves_only_the_file(tmp_path, serve):
 def test_download_with_wrong_md5_leaves_nothing(tmp_path, serve):
     write_fake_mnist(tmp_path / "served")
     url = serve(tmp_path / "served")
-    with pytest.raises(MNISTDownloadError, match=f"{url}{TRAIN_LABELS}: md5 mismatch: got "
+    with pytest.raises(match=f"{url}{TRAIN_LABELS}: md5 mismatch: got "
                                                  f"[0-9a-f]{{32}}, expected 0{{32}}"):
         download(TRAIN_LABELS, tmp_path / "dest", "0" * 32, mirrors=(url,))
     assert list((tmp_path / "dest").iterdir()) == []
@@ -87,7 +89,7 @@ def test_dead_mirrors_fall_through_to_a_working_one(tmp_path, serve, dead_url, s
 def test_all_mirrors_dead_is_a_clear_error(tmp_path, serve, dead_url, silent_url):
     (tmp_path / "empty").mkdir()
     mirrors = (dead_url, silent_url, serve(tmp_path / "empty"))
-    with pytest.raises(MNISTDownloadError) as info:
+    with pytest.raises(DownloadError) as info:
         download(TEST_LABELS, tmp_path / "dest", "0" * 32, mirrors=mirrors, timeout=0.3)
     message = str(info.value)
     assert f"could not download {TEST_LABELS} into {tmp_path / 'dest'}" in message
@@ -201,7 +203,7 @@ def test_load_without_download_says_what_is_needed(tmp_path):
 
 
 def test_load_offline_says_what_is_needed(tmp_path, dead_url):
-    with pytest.raises(MNISTDownloadError) as info:
+    with pytest.raises(DownloadError) as info:
         load_mnist(cache_dir=tmp_path, mirrors=(dead_url,))
     message = str(info.value)
     assert "Connection refused" in message and "--data-dir" in message

@@ -16,8 +16,8 @@ MNIST's training images, for example, start with 00 00 08 03 | 00 00 ea 60 |
 with 00 00 08 01 | 00 00 ea 60: uint8, 1-D, (60000,).
 
 The files are usually gzipped.  ``read_idx`` recognises gzip by its magic
-bytes 1f 8b, whatever the file is called; ``write_idx`` gzips iff the name
-ends in ``.gz`` unless told otherwise.
+bytes 1f 8b, whatever the file is called.  (The tests write IDX files with
+tests/idx_writer.py.)
 """
 
 import gzip
@@ -76,25 +76,3 @@ def read_idx(path):
                        f"{nbytes} data bytes, file has {have}")
     data = np.frombuffer(raw, dtype=dtype, count=count, offset=start).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
-
-
-def write_idx(path, array, compress=None):
-    """Write array (any shape, a dtype listed in the module docstring) as an IDX file.
-
-    compress=None gzips iff path ends with ".gz"; True/False force it.  The
-    gzip header carries no timestamp, so rewriting a file with an equal array
-    reproduces it byte for byte.
-    """
-    array = np.asarray(array)
-    code = _CODES.get(array.dtype.str[1:])
-    if code is None:
-        raise ValueError(f"IDX cannot store dtype {array.dtype}; it stores {_KNOWN}")
-    if array.ndim > 255 or any(d >= 2**32 for d in array.shape):
-        raise ValueError(f"IDX stores at most 255 dims, each < 2**32; got shape {array.shape}")
-    header = bytes([0, 0, code, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
-    data = array.astype(array.dtype.newbyteorder(">"), copy=False).tobytes()
-    if compress is None:
-        compress = str(path).endswith(".gz")
-    with (gzip.GzipFile(path, "wb", mtime=0) if compress else open(path, "wb")) as f:
-        f.write(header)
-        f.write(data)

@@ -49,9 +49,8 @@ MIRRORS = (
 )
 
 
-# load_mnist's return type and error, by the names this module has always used
+# load_mnist's return type, by the name this module has always used
 MNIST = ImageDataset
-MNISTDownloadError = DownloadError
 
 
 def missing_files(directory):
@@ -68,7 +67,7 @@ def load_mnist(data_dir=None, *, cache_dir=None, mirrors=MIRRORS, download=True)
         default_cache_dir(); the files live in cache_dir/mnist.  Missing ones
         are downloaded (md5 checked strictly) unless download=False.
     Raises FileNotFoundError (files missing and not downloadable),
-    MNISTDownloadError (every mirror failed), IDXError or ValueError (bad files).
+    datafiles.DownloadError (every mirror failed), IDXError or ValueError (bad files).
     """
     if data_dir is not None:
         return _load_dir(Path(data_dir))
@@ -84,7 +83,7 @@ def load_mnist(data_dir=None, *, cache_dir=None, mirrors=MIRRORS, download=True)
 def download(filename, dest_dir, md5, mirrors=MIRRORS, timeout=30):
     """Download dest_dir/filename from the first mirror that serves it with this md5
     (datafiles.download: atomic, nothing left behind on failure); raises
-    MNISTDownloadError listing every mirror's failure and how to provide the files."""
+    datafiles.DownloadError listing every mirror's failure and how to provide the files."""
     return download_verified(filename, dest_dir, md5, mirrors, timeout,
                              hint=_how_to_provide(dest_dir))
 

@@ -38,16 +38,6 @@ def gaussian_log_density_backward(dlogp, cache):
     return dmean, dlogvar
 
 
-def gaussian_log_density(x, mean, logvar):
-    """log N(x; mean, diag(exp(logvar))) over the last axis (forward only)."""
-    return gaussian_log_density_forward(x, mean, logvar)[0]
-
-
-def standard_normal_log_density(z):
-    """log N(z; 0, I) = -1/2 * sum_d (z_d^2 + log(2 pi)), over the last axis (forward only)."""
-    return standard_normal_log_density_forward(z)[0]
-
-
 def standard_normal_log_density_forward(z):
     """log p(z) = log N(z; 0, I) = -1/2 * sum_l (z_l^2 + log(2 pi)):  z (..., L) -> (...,).
 
