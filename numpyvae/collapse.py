@@ -44,9 +44,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from numpyvae.evaluate import active_units, logsumexp_fast
-from numpyvae.ops.gaussian import (LOG_2PI, gaussian_log_density, kl_standard_normal_forward,
+from numpyvae.ops.gaussian import (LOG_2PI, gaussian_log_density_forward,
+                                   kl_standard_normal_forward,
                                    kl_standard_normal_per_dimension_forward,
-                                   reparameterize_forward, standard_normal_log_density)
+                                   reparameterize_forward, standard_normal_log_density_forward)
 from numpyvae.util.validate import check_generator, check_positive_int, check_vae
 
 # entries of the (B, N) table of log q(z_b|x_n) that aggregate_log_density builds at once
@@ -81,9 +82,9 @@ def pairwise_log_density(z, mu, logvar):
 
         z (B, L), mu (N, L), logvar (N, L)  ->  (B, N)
 
-    gaussian.gaussian_log_density, broadcast over a (B, N, L) array (so its
+    gaussian.gaussian_log_density_forward, broadcast over a (B, N, L) array (so its
     memory is B * N * L elements: call it on chunks of z)."""
-    return gaussian_log_density(z[:, None, :], mu[None, :, :], logvar[None, :, :])
+    return gaussian_log_density_forward(z[:, None, :], mu[None, :, :], logvar[None, :, :])[0]
 
 
 def pairwise_log_density_fast(z, mu, logvar):
@@ -186,10 +187,10 @@ def kl_decomposition(mu, logvar, rng, n_samples=2000, chunk_elements=PAIRWISE_EL
     chosen = rng.choice(n, size=m, replace=False)                              # (M,)
     eps = rng.standard_normal((m, latent))
     z = reparameterize_forward(mu[chosen], logvar[chosen], eps)[0]            # (M, L)
-    log_q_own = gaussian_log_density(z, mu[chosen], logvar[chosen])           # (M,)
+    log_q_own = gaussian_log_density_forward(z, mu[chosen], logvar[chosen])[0]  # (M,)
     log_q_agg = aggregate_log_density(z, mu, logvar, chunk_elements=chunk_elements)  # (M,)
     log_q_others = aggregate_log_density(z, mu, logvar, chosen, chunk_elements)  # (M,)
-    log_p = standard_normal_log_density(z)                                    # (M,)
+    log_p = standard_normal_log_density_forward(z)[0]                         # (M,)
     information = log_q_own - log_q_agg                                       # a_m
     aggregate = log_q_agg - log_p                                             # b_m
     return KLDecomposition(

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
-from numpyvae.ops.gaussian import (gaussian_log_density, kl_standard_normal_forward,
-                                   reparameterize_forward, standard_normal_log_density)
+from numpyvae.ops.gaussian import (gaussian_log_density_forward, kl_standard_normal_forward,
+                                   reparameterize_forward, standard_normal_log_density_forward)
 from numpyvae.util.validate import check_generator, check_positive_int, check_vae
 
 COARSE_POINTS = 81         # per axis, of the pass that finds the posterior
@@ -60,7 +60,7 @@ def log_joint_on_grid(model, x, z1, z2):
         z = points[r0:r0 + ROWS].astype(model.dtype)
         out = model.decoder.forward(model.params, z)[0]                  # (rows, K)
         log_px_given_z = model.likelihood.log_prob_forward(x[None, :], out)[0]       # (rows,)
-        log_joint[r0:r0 + ROWS] = log_px_given_z + standard_normal_log_density(z)
+        log_joint[r0:r0 + ROWS] = log_px_given_z + standard_normal_log_density_forward(z)[0]
     return log_joint.reshape(len(z1), len(z2))
 
 
@@ -131,7 +131,7 @@ def posterior_grid(model, x, points=201):
     log_px = quadrature_log_marginal(log_joint, cell_area)
     coarser = quadrature_log_marginal(log_joint[::2, ::2], 4 * cell_area)
     grid = np.stack(np.meshgrid(z1, z2, indexing="ij"), axis=-1)                   # (G1, G2, 2)
-    log_q = gaussian_log_density(grid, mu, logvar)
+    log_q = gaussian_log_density_forward(grid, mu, logvar)[0]
     return PosteriorGrid(z1, z2, float(cell_area), log_joint, log_px, abs(log_px - coarser),
                          log_joint - log_px, log_q, mu, logvar)
 

@@ -11,7 +11,7 @@ from scipy.stats import norm
 from demo_helpers import load_demo
 from numpyvae import VAE
 from numpyvae.evaluate import evaluate_elbo
-from numpyvae.data.idx import write_idx
+from idx_writer import write_idx
 from numpyvae.data.mnist import FILES
 from numpyvae.run.plots import (plot_gradient_variance, plot_interpolation, plot_kl_per_dimension,
                             plot_latent_traversals, plot_rate_distortion, traversal_values)
