@@ -21,7 +21,7 @@ from numpyvae.util import blas
 from numpyvae import evaluate as evaluate_module
 from numpyvae.run import fit as run_module
 from numpyvae.run.checkpoint import load_checkpoint
-from numpyvae.data.idx import write_idx
+from idx_writer import write_idx
 from numpyvae.run.rundir import CHECKPOINT, METRICS, RUN_FILES
 from numpyvae.util.validate import NonFiniteError
 from run_helpers import (TINY_FLAGS, load_demo, quiet_fit, snapshot, tiny_config,
