@@ -304,7 +304,7 @@ def kink_distance(model, x, eps, dream, seed):
     inputs = [(model.encoder, x), (model.decoder, z)]
     if dream:
         trace = {}
-        objectives.loss_and_grads(model, x, "wake-sleep", eps=eps, trace=trace,
+        objectives.loss_and_grads(model, x, objective="wake-sleep", eps=eps, trace=trace,
                                   rng=np.random.default_rng(seed))
         inputs += [(model.encoder, trace["x_dream"]), (model.decoder, trace["z_dream"])]
     distance = np.inf
@@ -416,7 +416,8 @@ def check_backward_pass(report, args, rng):
     trace = {}
 
     def backward_pass():
-        objectives.loss_and_grads(model, x, args.objective, args.k, beta, eps=eps, trace=trace)
+        objectives.loss_and_grads(model, x, objective=args.objective, k=args.k, beta=beta,
+                                  eps=eps, trace=trace)
         return []
     report.guarded("objectives.loss_and_grads", "trace", backward_pass)
     if not trace:
@@ -489,7 +490,8 @@ def check_models(report, args, rng):
         model = small_model(VAE, args, rng, x, eps)
         parameter_rows(report, f"objectives.{OBJECTIVE_FUNCTIONS[objective]} (k {k})", model,
                        lambda model=model, x=x, eps=eps, objective=objective, k=k, beta=beta:
-                       _loss(objectives.loss_and_grads(model, x, objective, k, beta, eps=eps)))
+                       _loss(objectives.loss_and_grads(model, x, objective=objective, k=k, beta=beta,
+                                                       eps=eps)))
     # wake-sleep descends two losses, one per network: the wake phase's
     # -log p(x|z) (decoder) and the sleep phase's -log q(z|x) of a dream drawn
     # afresh from the same seed at every evaluation (encoder)
@@ -498,7 +500,8 @@ def check_models(report, args, rng):
     for phase, loss_key in (("wake", "recon"), ("sleep", "sleep_loss")):
         def wake_sleep(model=model, x=x, eps=eps, loss_key=loss_key):
             trace = {}
-            terms, grads = objectives.loss_and_grads(model, x, "wake-sleep", eps=eps, trace=trace,
+            terms, grads = objectives.loss_and_grads(model, x, objective="wake-sleep", eps=eps,
+                                                     trace=trace,
                                                      rng=np.random.default_rng(args.seed))
             return {**terms, **trace}[loss_key], grads
         prefix = "decoder" if phase == "wake" else "encoder"

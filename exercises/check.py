@@ -329,7 +329,7 @@ def reference_implementations():
     from numpyvae.ops.likelihoods import BernoulliLikelihood
 
     def vae_forward(model, x, eps, beta):
-        terms, grads = objectives.loss_and_grads(model, x, "elbo", 1, beta, eps=eps)
+        terms, grads = objectives.loss_and_grads(model, x, beta=beta, eps=eps)
         return terms["loss"], grads
 
     def adam_update(p, g, m, v, t, lr, beta1, beta2, eps):

@@ -1,9 +1,11 @@
 """numpyvae: a variational autoencoder with every gradient written by hand in NumPy.
 
-Start at vae.py (the model) and objectives.py (the losses it trains with and
-their backward passes), then follow the names they import: gaussian.py
-(reparameterization, KL), likelihoods.py (p(x|z)), mlp.py and layers.py
-(forward/backward pairs), optim.py, gradcheck.py.
+The lesson: ops/ (the math, forward/backward pairs: layers, gaussian,
+likelihoods), model/ (params, mlp, encoder_decoder, vae, autoencoder),
+objectives.py (the losses and their backward passes), optim.py,
+gradcheck.py, evaluate.py, trainer.py.  The machinery: run/ (a training
+run of demos/train_mnist.py), data/ (the data sets), util/ (checks, files,
+BLAS threads).  Start at objectives.py and follow the names it imports.
 """
 
 from numpyvae.model.autoencoder import Autoencoder

@@ -50,7 +50,7 @@ from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_d
                                standard_normal_log_density_forward)
 from numpyvae.ops.free_bits import free_bits_backward, free_bits_forward
 from numpyvae.ops.likelihoods import BernoulliLikelihood
-from numpyvae.util.validate import (check_float, check_generator, check_plain_array,
+from numpyvae.util.validate import (check_choice, check_float, check_generator, check_plain_array,
                                     check_positive_int, check_vae)
 
 OBJECTIVES = ("elbo", "elbo-mc", "iwae", "wake-sleep")
@@ -58,21 +58,23 @@ OBJECTIVES = ("elbo", "elbo-mc", "iwae", "wake-sleep")
 
 # ------------------------------------------------------------ the entry point --
 
-def loss_and_grads(model, x, objective="elbo", k=1, beta=1.0, rng=None, eps=None, out=None,
+def loss_and_grads(model, x, *, rng=None, beta=1.0, eps=None, out=None, objective="elbo", k=1,
                    trace=None, free_bits=0.0):
-    """The loss of ``objective`` on the batch x (N, D) and its gradients.
+    """The loss of ``objective`` on the batch x (N, D) and its gradients, every
+    argument checked first (then ``objective_loss_and_grads``).
 
-    k : samples of z per example (int >= 1)
-    beta : weight of the KL term ('elbo' and 'elbo-mc'; must be 1 for the others)
     rng, eps : the noise, drawn from the Generator ``rng``, or given as
         ``eps``: (N, L) when k == 1, (k, N, L) when k > 1.  Wake-sleep needs
         ``rng`` for its sleep phase in any case.
+    beta : weight of the KL term ('elbo' and 'elbo-mc'; must be 1 for the others)
     out : a FlatParams to write the gradients into (else a new one)
+    objective : one of OBJECTIVES;  k : samples of z per example (int >= 1)
     trace : a dict to receive the intermediate values and gradients, or None
     free_bits : lambda >= 0, nats per latent dimension ('elbo' only; 0: none):
         the KL term becomes sum_l max(lambda, batch mean of KL_l), see
         ``elbo_closed_form_kl``
 
+    The arguments are keywords, in the order of VAE.loss_and_grads.
     Returns ``(terms, grads)``: terms = {"loss", "recon", "kl"}, batch means
     in nats per example (loss = the objective; recon = -log p(x|z) averaged
     over the samples; kl = the closed-form KL for 'elbo' and 'wake-sleep',
@@ -80,25 +82,49 @@ def loss_and_grads(model, x, objective="elbo", k=1, beta=1.0, rng=None, eps=None
     layout of model.params.
     """
     check_vae(model, f"the {objective!r} objective")
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    k = check_positive_int(k, "k")
-    beta = check_float(beta, "beta", lo=0)
-    free_bits = check_float(free_bits, "free_bits", lo=0)
-    if free_bits and objective != "elbo":
-        raise ValueError(f"free bits clamp the closed-form KL of the 'elbo' objective only, "
-                         f"not {objective!r} (got free_bits={free_bits!r})")
+    k, beta = check_objective(objective, k, beta)
+    free_bits = check_free_bits(free_bits, objective)
     model.check_input(x)
     if objective == "wake-sleep":
-        if k != 1 or beta != 1:
-            raise ValueError("wake-sleep has no k or beta: it draws one z per example and "
-                             f"weights nothing (got k={k}, beta={beta!r})")
         check_generator(rng)
-        eps = draw_eps(model, x.shape[0], 1, rng, eps)
-        return wake_sleep(model, x, eps, rng, out=out, trace=trace)
-    if objective == "iwae" and beta != 1:
-        raise ValueError(f"the IWAE bound has no KL weight: beta must be 1, got {beta!r}")
     eps = draw_eps(model, x.shape[0], k, rng, eps)
+    return objective_loss_and_grads(model, x, eps, rng, objective, beta, out, trace, free_bits)
+
+
+def check_objective(objective, k, beta, name=str):
+    """The rules of the objectives' settings, in one place: ``objective`` one of
+    OBJECTIVES, k an int >= 1, beta a finite float >= 0; the IWAE bound and
+    wake-sleep have no KL weight (beta = 1), wake-sleep draws one z (k = 1).
+    Returns (k, beta) normalised; ``name`` turns a setting's name into the one
+    an error message shows (run.settings passes its flags)."""
+    check_choice(objective, name("objective"), OBJECTIVES)
+    k = check_positive_int(k, name("k"))
+    beta = check_float(beta, name("beta"), lo=0)
+    if objective in ("iwae", "wake-sleep") and beta != 1:
+        raise ValueError(f"{name('objective')} {objective} has no KL weight: {name('beta')} "
+                         f"must be 1, got {beta!r}")
+    if objective == "wake-sleep" and k != 1:
+        raise ValueError(f"{name('objective')} wake-sleep draws one z per example and weights "
+                         f"nothing: {name('k')} must be 1, got {k}")
+    return k, beta
+
+
+def check_free_bits(free_bits, objective, name=str):
+    """free_bits (lambda) a finite float >= 0, and 0 unless ``objective`` is 'elbo'
+    (free bits clamp its closed-form KL per dimension); returns it normalised."""
+    free_bits = check_float(free_bits, name("free_bits"), lo=0)
+    if free_bits and objective != "elbo":
+        raise ValueError(f"free bits clamp the closed-form KL of {name('objective')} elbo only, "
+                         f"not {objective!r} (got {name('free_bits')} {free_bits!r})")
+    return free_bits
+
+
+def objective_loss_and_grads(model, x, eps, rng, objective, beta, out=None, trace=None,
+                             free_bits=0.0):
+    """``loss_and_grads`` without the checks, for a caller that made them once
+    (trainer.TrainingStep): x (N, D), eps (k, N, L), rng for wake-sleep's dreams."""
+    if objective == "wake-sleep":
+        return wake_sleep(model, x, eps, rng, out=out, trace=trace)
     if objective == "elbo":
         return elbo_closed_form_kl(model, x, eps, beta=beta, out=out, trace=trace,
                                    free_bits=free_bits)

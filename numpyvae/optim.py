@@ -84,9 +84,9 @@ class Optimizer:
         self._tmp = _zeros_like(params)
         self._decayed = _zeros_like(params) if weight_decay else None
 
-    def _arrays(self, grads, grads_are_scratch):
-        """Yield (p, g, tmp, *state) for each array to update: the whole flat
-        buffer at once when the layouts allow it, else tensor by tensor."""
+    def _check_grads(self, grads):
+        """TypeError or ValueError unless ``grads`` is a dict of plain arrays with
+        the keys of params; validate.NonFiniteError unless they are finite."""
         if not isinstance(grads, dict):
             raise TypeError("grads must be a dict of arrays with the keys of params (e.g. "
                             f"what model.loss_and_grads returns), got {type(grads).__name__}")
@@ -96,20 +96,31 @@ class Optimizer:
             raise ValueError(f"grads must have the keys of params; missing "
                              f"{sorted(set(self.params) - set(grads))}, "
                              f"extra {sorted(set(grads) - set(self.params))}")
+        for name, g in grads.items():
+            if g.shape != self.params[name].shape:
+                raise ValueError(f"gradient {name!r} has shape {g.shape}, parameter "
+                                 f"{self.params[name].shape}")
+        for g in [grads.flat] if isinstance(grads, FlatParams) else grads.values():
+            # one BLAS pass; inf or NaN if any gradient is, or if g^2 overflows (Adam's v)
+            with np.errstate(over="ignore", invalid="ignore"):
+                square_norm = float(np.dot(g.ravel(), g.ravel()))
+            check_finite(square_norm, "the squared norm of grads",
+                         "a gradient is NaN or inf, or too large to square; no parameter was "
+                         "changed")
+
+    def _arrays(self, grads, grads_are_scratch):
+        """Yield (p, g, tmp, *state) for each array to update: the whole flat
+        buffer at once when the layouts allow it, else tensor by tensor."""
         if isinstance(self.params, FlatParams) and self.params.same_layout(grads):
-            names = ["(all parameters)"]
             def arrays(d):
                 return [d.flat]
         else:
-            names = list(self.params)
             def arrays(d):
                 return [d[name] for name in self.params]
         states = zip(*(arrays(self.state[s]) for s in self.state_names))
         decayed = arrays(self._decayed) if self.weight_decay else arrays(grads)
-        for name, p, g, tmp, decay_buf, state in zip(names, arrays(self.params),
-                                                     arrays(grads), arrays(self._tmp), decayed, states):
-            if g.shape != p.shape:
-                raise ValueError(f"gradient {name!r} has shape {g.shape}, parameter {p.shape}")
+        for p, g, tmp, decay_buf, state in zip(arrays(self.params), arrays(grads),
+                                               arrays(self._tmp), decayed, states):
             if self.weight_decay:
                 g_decayed = np.multiply(p, self.weight_decay, out=decay_buf)
                 g_decayed += g
@@ -118,23 +129,23 @@ class Optimizer:
                 tmp = g
             yield (p, g, tmp, *state)
 
-    def step(self, grads, grads_are_scratch=False):
+    def step(self, grads, grads_are_scratch=False, grads_checked=False):
         """Apply one update to every parameter, in place.
 
-        Gradients that are not finite raise validate.NonFiniteError before
-        anything changes.  ``grads_are_scratch=True`` allows the update to overwrite ``grads``
-        (see the module docstring); the parameters and state come out the same.
+        ``grads`` is checked first (``_check_grads``: a dict of plain arrays
+        with the keys and shapes of params, all finite), so a bad one raises
+        before anything changes; ``grads_checked=True`` skips that for a
+        caller that built them itself and proved them finite (trainer.
+        TrainingStep, after the model's check_finite): each value is checked
+        once.  ``grads_are_scratch=True`` allows the update to overwrite
+        ``grads`` (see the module docstring); the parameters and state come
+        out the same.
         """
-        arrays = list(self._arrays(grads, grads_are_scratch))   # checks every key and shape first
-        for _, g, *_ in arrays:
-            # one BLAS pass; inf or NaN if any gradient is, or if g^2 overflows (Adam's v)
-            with np.errstate(over="ignore", invalid="ignore"):
-                square_norm = float(np.dot(g.ravel(), g.ravel()))
-            check_finite(square_norm, "the squared norm of grads",
-                         "a gradient is NaN or inf, or too large to square; no parameter was changed")
+        if not grads_checked:
+            self._check_grads(grads)
         self.t += 1
-        for a in arrays:
-            self._update(*a)
+        for arrays in self._arrays(grads, grads_are_scratch):
+            self._update(*arrays)
 
     def state_dict(self):
         """Step count and state arrays (copies), by name: e.g. 'm/encoder.0.W'."""

@@ -1,9 +1,9 @@
 """Training a VAE on uint8 images: one step (``TrainingStep``) and one epoch (``train_epoch``).
 
-As in CS231n's Solver, training lives apart from the model: the model only
-computes a loss and its gradients (``VAE.loss_terms_and_grads``); this
-module feeds it batches and applies the optimizer.  A whole run (settings,
-output directory, resume, evaluation) is run.fit.
+As in CS231n's Solver, training lives apart from the model and from the
+objectives: objectives.py computes a loss and its gradients from the
+model's parts; this module feeds it batches and applies the optimizer.  A
+whole run (settings, output directory, resume, evaluation) is run.fit.
 
 One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D):
 
@@ -11,10 +11,11 @@ One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D)
     x_u8   = x[idx]                           (B, D)   uint8, np.take into a preallocated buffer
     xb     = binarize(x_u8, mode, rng)        (B, D)   model dtype, into a preallocated buffer
     beta_t = kl_weight(t, beta, warmup_steps)          t = 0, 1, 2, ... the global step
-    (loss, recon, kl), grads = model.loss_terms_and_grads(xb, rng, beta_t, out=grads,
-                                                          objective=objective, k=k,
-                                                          free_bits=free_bits)
-    optimizer.step(grads, grads_are_scratch=True)      one grads FlatParams, reused
+    eps    = rng.standard_normal((k, B, L))           the noise of z
+    terms, grads = objective_loss_and_grads(model, xb, eps, rng, objective, beta_t,
+                                            out=grads, free_bits=free_bits)   objectives.py
+    model.check_loss_finite(xb, terms, grads)          the one check of a step
+    optimizer.step(grads, grads_are_scratch=True, grads_checked=True)   one grads, reused
 
 The last batch of an epoch holds the N mod B leftover examples (kept, as
 PyTorch's DataLoader does by default) in views of the same buffers; a B
@@ -61,7 +62,8 @@ import time
 import numpy as np
 
 from numpyvae.data.binarize import binarize
-from numpyvae.util.validate import NonFiniteError
+from numpyvae.objectives import check_free_bits, check_objective, objective_loss_and_grads
+from numpyvae.util.validate import NonFiniteError, check_vae
 
 
 class TrainingDiverged(RuntimeError):
@@ -104,15 +106,21 @@ class TrainingStep:
 
         x_u8  (B, D) uint8          the gathered batch
         x_in  (B, D) model dtype    the model's input
-        grads FlatParams            dL/dparams, written by the model
+        grads FlatParams            dL/dparams, written by the objective
 
-    A smaller (last) batch uses the first rows of the same buffers.
+    A smaller (last) batch uses the first rows of the same buffers.  The
+    settings (objective, k, free_bits) are checked here, once; the data where they
+    enter the run (run.fit); so a step checks only what it computed: the
+    loss terms and the gradients, once (model.check_loss_finite).
     """
 
     def __init__(self, model, optimizer, batch_size, binarize_mode="none", objective="elbo", k=1,
                  free_bits=0.0):
+        check_vae(model, "training")
+        self.k, _ = check_objective(objective, k, 1.0)
+        self.free_bits = check_free_bits(free_bits, objective)
         self.model, self.optimizer, self.binarize_mode = model, optimizer, binarize_mode
-        self.objective, self.k, self.free_bits = objective, k, free_bits
+        self.objective = objective
         self.x_u8 = np.empty((batch_size, model.input_dim), dtype=np.uint8)
         self.x_in = np.empty((batch_size, model.input_dim), dtype=model.dtype)
         self.grads = model.params.zeros_like()
@@ -128,12 +136,15 @@ class TrainingStep:
         np.take(x, idx, axis=0, out=self.x_u8[:m], mode="clip")
         xb = binarize(self.x_u8[:m], self.binarize_mode, rng=rng, dtype=self.model.dtype,
                       out=self.x_in[:m])
+        eps = rng.standard_normal((self.k, m, self.model.latent_dim), dtype=self.model.dtype)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            terms, grads = objective_loss_and_grads(self.model, xb, eps, rng, self.objective,
+                                                    beta, out=self.grads,
+                                                    free_bits=self.free_bits)
         # the model raises NonFiniteError, naming what overflowed, rather than return NaN or inf
-        (loss, recon, kl), grads = self.model.loss_terms_and_grads(
-            xb, rng=rng, beta=beta, out=self.grads, objective=self.objective, k=self.k,
-            free_bits=self.free_bits)
-        self.optimizer.step(grads, grads_are_scratch=True)   # grads are recomputed next step
-        return loss, recon, kl
+        self.model.check_loss_finite(xb, terms, grads)
+        self.optimizer.step(grads, grads_are_scratch=True, grads_checked=True)
+        return terms["loss"], terms["recon"], terms["kl"]
 
 
 def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none", beta=1.0,

@@ -286,7 +286,7 @@ def test_float32_model_runs_float32_decoder_returns_float64():
 def test_elbo_and_evaluate_elbo_match_the_training_loss():
     model = small_model()
     x = small_data(model, 10)
-    (loss, recon, kl), _ = model.loss_terms_and_grads(x, np.random.default_rng(2))
+    (loss, recon, kl), _ = model.loss_terms_and_grads(x, rng=np.random.default_rng(2))
     for batch_size in (10, 3, 1):              # eps is drawn in the same order in batches
         terms = evaluate_elbo(model, x, np.random.default_rng(2), batch_size=batch_size)
         assert terms["loss"] == pytest.approx(loss, rel=1e-12)

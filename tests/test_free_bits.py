@@ -116,7 +116,7 @@ def test_free_bits_is_a_setting_and_a_flag_and_resume_refuses_a_change():
     assert RunConfig(free_bits=0.5).free_bits == 0.5
     with pytest.raises(RunError, match="--free-bits must be a finite number >= 0"):
         RunConfig(free_bits=-0.5)
-    with pytest.raises(RunError, match="--free-bits clamps the closed-form KL"):
+    with pytest.raises(RunError, match="free bits clamp the closed-form KL of --objective elbo only"):
         RunConfig(free_bits=0.5, objective="iwae")
     saved = RunConfig().to_dict()
     assert resume_differences(saved, RunConfig(free_bits=0.5)) == [
@@ -138,3 +138,12 @@ def test_an_epoch_trains_with_free_bits():
     # the KL itself
     assert stats["loss"] > stats["recon"] + stats["kl"]
     assert stats["loss"] == pytest.approx(stats["recon"] + 6.0, rel=1e-5)
+
+
+def test_a_training_step_checks_free_bits_once():
+    from numpyvae.optim import AdamFast
+    from numpyvae.trainer import TrainingStep
+    model = VAE(16, (8,), 3, seed=0)
+    with pytest.raises(ValueError, match="free bits clamp the closed-form KL"):
+        TrainingStep(model, AdamFast(model.params), 10, objective="iwae", free_bits=1.0)
+    assert TrainingStep(model, AdamFast(model.params), 10, free_bits=1).free_bits == 1.0

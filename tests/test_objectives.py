@@ -33,7 +33,7 @@ def setup(likelihood, obs_var, k, n=3, activation="tanh", seed=1):
 
 
 def run(model, x, eps, objective, k, beta=1.0, trace=None):
-    return loss_and_grads(model, x, objective, k, beta, eps=eps, trace=trace)
+    return loss_and_grads(model, x, objective=objective, k=k, beta=beta, eps=eps, trace=trace)
 
 
 def loss_closure(model, x, eps, objective, k, beta=1.0):
@@ -208,7 +208,8 @@ def test_iwae_is_stable_for_log_weights_of_any_size():
     model = VAE(4, (3,), 2, likelihood="gaussian", obs_var=1e-4, dtype=np.float64, seed=0)
     x = np.full((2, 4), 30.0)
     trace = {}
-    terms, grads = loss_and_grads(model, x, "iwae", 7, rng=np.random.default_rng(0), trace=trace)
+    terms, grads = loss_and_grads(model, x, objective="iwae", k=7, rng=np.random.default_rng(0),
+                                  trace=trace)
     assert trace["logw"].max() < -1e5
     assert np.isfinite(terms["loss"]) and np.all(np.isfinite(grads.flat))
     np.testing.assert_allclose(trace["weights"].sum(axis=0), 1.0, rtol=1e-14)
@@ -224,7 +225,8 @@ def test_wake_sleep_gradients(likelihood, obs_var):
     model, x, eps = setup(likelihood, obs_var, 1)
 
     def wake_sleep():
-        return loss_and_grads(model, x, "wake-sleep", eps=eps, rng=np.random.default_rng(3))
+        return loss_and_grads(model, x, objective="wake-sleep", eps=eps,
+                              rng=np.random.default_rng(3))
 
     terms, grads = wake_sleep()
     wake_loss = lambda: wake_sleep()[0]["recon"]  # noqa: E731
@@ -240,7 +242,8 @@ def test_wake_sleep_gradients(likelihood, obs_var):
 def test_wake_sleep_dreams_x_from_the_likelihood_not_its_mean():
     model, x, eps = setup("bernoulli", 1.0, 1)
     trace = {}
-    loss_and_grads(model, x, "wake-sleep", eps=eps, rng=np.random.default_rng(0), trace=trace)
+    loss_and_grads(model, x, objective="wake-sleep", eps=eps, rng=np.random.default_rng(0),
+                   trace=trace)
     assert set(np.unique(trace["x_dream"])) <= {0.0, 1.0}
     assert trace["z_dream"].shape == (3, model.latent_dim)
 
@@ -281,9 +284,11 @@ def test_the_backward_pass_writes_every_gradient_entry(likelihood, obs_var, obje
     model, x, _ = setup(likelihood, obs_var, k)
     out = model.params.zeros_like()
     out.flat[:] = np.nan
-    terms, grads = loss_and_grads(model, x, objective, k, rng=np.random.default_rng(4), out=out)
+    terms, grads = loss_and_grads(model, x, objective=objective, k=k,
+                                  rng=np.random.default_rng(4), out=out)
     assert grads is out and np.all(np.isfinite(out.flat))
-    fresh_terms, fresh = loss_and_grads(model, x, objective, k, rng=np.random.default_rng(4))
+    fresh_terms, fresh = loss_and_grads(model, x, objective=objective, k=k,
+                                        rng=np.random.default_rng(4))
     assert terms == fresh_terms
     np.testing.assert_array_equal(out.flat, fresh.flat)
 
@@ -296,9 +301,12 @@ def test_the_backward_pass_writes_every_gradient_entry(likelihood, obs_var, obje
      r"eps must be an array of shape \(3, 3, 2\) for k=3"),
     ({"k": 1, "eps": np.zeros((1, 3, 2))}, ValueError,
      r"eps must be an array of shape \(3, 2\) for k=1"),
-    ({"objective": "iwae", "k": 2, "beta": 0.5}, ValueError, "IWAE bound has no KL weight"),
-    ({"objective": "wake-sleep", "k": 2}, ValueError, "wake-sleep has no k or beta"),
-    ({"objective": "wake-sleep", "beta": 2.0}, ValueError, "wake-sleep has no k or beta"),
+    ({"objective": "iwae", "k": 2, "beta": 0.5}, ValueError,
+     "objective iwae has no KL weight: beta must be 1, got 0.5"),
+    ({"objective": "wake-sleep", "k": 2}, ValueError,
+     "wake-sleep draws one z per example and weights nothing: k must be 1, got 2"),
+    ({"objective": "wake-sleep", "beta": 2.0}, ValueError,
+     "objective wake-sleep has no KL weight: beta must be 1, got 2.0"),
     ({"objective": "wake-sleep", "rng": None, "eps": np.zeros((3, 2))}, TypeError,
      "rng must be a numpy.random.Generator"),
 ])
@@ -314,4 +322,4 @@ def test_bad_arguments_name_the_argument(kwargs, error, message):
 def test_beta_must_be_a_finite_number_at_least_zero(beta, error):
     model, x, eps = setup("bernoulli", 1.0, 1)
     with pytest.raises(error, match="beta must be a"):
-        loss_and_grads(model, x, "elbo", beta=beta, eps=eps)
+        loss_and_grads(model, x, objective="elbo", beta=beta, eps=eps)

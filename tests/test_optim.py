@@ -304,7 +304,7 @@ def test_bad_hyperparameters_raise_naming_the_argument(cls, kwargs, error, messa
 @pytest.mark.parametrize("params", [None, [np.zeros(3)], {}, {"w": np.zeros(3, dtype=int)}],
                          ids=["none", "list", "empty", "int-array"])
 def test_params_must_be_a_dict_of_float_arrays(params):
-    with pytest.raises(TypeError, match="params must be a non-empty dict of float arrays"):
+    with pytest.raises(TypeError, match="params must be a non-empty dict of plain float arrays"):
         Adam(params)
 
 

@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import pytest
 
+from numpyvae import trainer
 from numpyvae import VAE
 from numpyvae.util import blas
 from numpyvae import evaluate as evaluate_module
@@ -318,16 +319,16 @@ def test_a_batch_larger_than_the_data_is_the_whole_data_set(demo, capsys, tmp_pa
 
 def interrupt_at_call(monkeypatch, n):
     """Ctrl-C in the n-th training step (300 examples in batches of 128: 3 steps an epoch)."""
-    real = VAE.loss_terms_and_grads
+    real = trainer.objective_loss_and_grads
     calls = []
 
-    def step(self, x, **kwargs):
+    def step(*args, **kwargs):
         calls.append(1)
         if len(calls) == n:
             raise KeyboardInterrupt
-        return real(self, x, **kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(VAE, "loss_terms_and_grads", step)
+    monkeypatch.setattr(trainer, "objective_loss_and_grads", step)
 
 
 @pytest.mark.parametrize("at_call, message", [

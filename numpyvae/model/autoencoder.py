@@ -7,7 +7,7 @@
 The VAE (vae.py) keeps this decoder and loss term, makes the encoder output
 a distribution q(z|x) instead of a point, samples z from it with the
 reparameterization trick, and adds KL(q(z|x) || p(z)).  What both share
-(architecture, parameters, checks, decoding, the model file) is base.py.
+(architecture, parameters, checks, decoding, the model file) is encoder_decoder.py.
 """
 
 import numpy as np
@@ -16,7 +16,7 @@ from numpyvae.model.encoder_decoder import EncoderDecoder
 
 
 class Autoencoder(EncoderDecoder):
-    """The encoder output is the code z itself (E = L).  Constructor: see base.EncoderDecoder."""
+    """The encoder output is the code z itself (E = L).  Constructor: see encoder_decoder.EncoderDecoder."""
 
     kind = "autoencoder"
 
@@ -37,7 +37,7 @@ class Autoencoder(EncoderDecoder):
 
         Returns ``(loss, grads)``: a float (nats per example) and a FlatParams
         with the keys and shapes of ``params`` (written into ``out`` if given).
-        NonFiniteError (see base.check_finite) if the loss or a gradient overflows.
+        NonFiniteError (see EncoderDecoder.check_finite) if the loss or a gradient overflows.
         """
         self.check_input(x)
         n = x.shape[0]

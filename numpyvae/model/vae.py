@@ -27,7 +27,7 @@ from numpyvae.util.validate import check_generator, check_positive_int
 class VAE(EncoderDecoder):
     """Gaussian-encoder VAE; the encoder's last layer outputs [mu, logvar] (N, 2L).
 
-    Constructor: see base.EncoderDecoder.
+    Constructor: see encoder_decoder.EncoderDecoder.
     """
 
     kind = "vae"
@@ -55,7 +55,7 @@ class VAE(EncoderDecoder):
         """Per-example (log p(x|z), KL) for one z per example, no gradients; (N,) each.
 
         x (N, D); the noise from ``rng`` or ``eps`` (N, L).  NonFiniteError
-        (see base.check_finite) if a term overflows."""
+        (see EncoderDecoder.check_finite) if a term overflows."""
         self.check_input(x)
         eps = objectives.draw_eps(self, x.shape[0], 1, rng, eps)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -64,37 +64,47 @@ class VAE(EncoderDecoder):
         self.check_finite(x, {"the reconstruction term log p(x|z)": logpx, "the KL term": kl})
         return logpx, kl
 
-    def loss_terms_and_grads(self, x, rng=None, beta=1.0, eps=None, out=None, objective="elbo",
-                             k=1, free_bits=0.0):
+    def loss_terms_and_grads(self, x, *, rng=None, beta=1.0, eps=None, out=None,
+                             objective="elbo", k=1, free_bits=0.0):
         """``loss_and_grads`` that also returns the two terms.
 
         Returns ``((loss, recon, kl), grads)``: batch means of the objective,
         -log p(x|z) and the KL term, as floats in nats per example (see
-        objectives.loss_and_grads; ``free_bits``: its free-bits lambda).
-        NonFiniteError (see base.check_finite) if a term or a gradient overflows.
+        objectives.loss_and_grads, which checks every argument).
+        NonFiniteError (see EncoderDecoder.check_finite) if a term or a
+        gradient overflows.
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            terms, grads = objectives.loss_and_grads(self, x, objective, k, beta, rng, eps, out,
+            terms, grads = objectives.loss_and_grads(self, x, rng=rng, beta=beta, eps=eps,
+                                                     out=out, objective=objective, k=k,
                                                      free_bits=free_bits)
-        self.check_finite(x, {"the reconstruction term -log p(x|z)": terms["recon"],
-                              "the KL term": terms["kl"], "the loss": terms["loss"]}, grads)
+        self.check_loss_finite(x, terms, grads)
         return (terms["loss"], terms["recon"], terms["kl"]), grads
 
-    def loss_and_grads(self, x, rng=None, beta=1.0, eps=None, out=None, objective="elbo", k=1,
+    def check_loss_finite(self, x, terms, grads):
+        """NonFiniteError, naming what overflowed, unless the terms of an objective
+        (objectives' {"loss", "recon", "kl"}) and every gradient are finite."""
+        self.check_finite(x, {"the reconstruction term -log p(x|z)": terms["recon"],
+                              "the KL term": terms["kl"], "the loss": terms["loss"]}, grads)
+
+    def loss_and_grads(self, x, *, rng=None, beta=1.0, eps=None, out=None, objective="elbo", k=1,
                        free_bits=0.0):
         """The batch mean of a negative bound on log p(x), and its gradients.
 
-        x : (N, D) of the model's dtype.  objective : 'elbo' (estimator B, the
-        KL in closed form; the default), 'elbo-mc' (estimator A, the KL
-        sampled), 'iwae' (the importance-weighted bound) or 'wake-sleep'
-        (objectives.OBJECTIVES); k samples of z per example, drawn with
-        ``rng`` or given as ``eps``: (N, L) for k = 1, (k, N, L) for k > 1.
-        ``beta`` (finite, >= 0) weights the KL term of the two ELBOs; ``free_bits``
-        (lambda >= 0, 'elbo' only) clamps it per dimension.  Returns ``(loss,
-        grads)``: a float in nats per example and a FlatParams with the keys
-        and shapes of ``params`` (written into ``out`` if given, e.g.
-        ``model.params.zeros_like()``).
+        x : (N, D) of the model's dtype.  The rest are keywords (the order of
+        objectives.loss_and_grads): the noise, drawn with ``rng`` or given as
+        ``eps``: (N, L) for k = 1, (k, N, L) for k > 1; ``beta`` (finite,
+        >= 0) weights the KL term of the two ELBOs; ``out``, a FlatParams to
+        write the gradients into (e.g. ``model.params.zeros_like()``);
+        ``objective``: 'elbo' (estimator B, the KL in closed form; the
+        default), 'elbo-mc' (estimator A, the KL sampled), 'iwae' (the
+        importance-weighted bound) or 'wake-sleep' (objectives.OBJECTIVES),
+        with ``k`` samples of z per example; ``free_bits`` (lambda >= 0, 'elbo'
+        only) clamps the KL per dimension.  Returns ``(loss, grads)``: a
+        float in nats per example and a FlatParams with the keys and shapes
+        of ``params``.
         """
-        (loss, _, _), grads = self.loss_terms_and_grads(x, rng, beta, eps, out, objective, k,
-                                                        free_bits)
+        (loss, _, _), grads = self.loss_terms_and_grads(x, rng=rng, beta=beta, eps=eps, out=out,
+                                                        objective=objective, k=k,
+                                                        free_bits=free_bits)
         return loss, grads

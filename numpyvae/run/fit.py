@@ -22,7 +22,6 @@ the same binarized test set with the same noise.
 """
 
 import math
-import os
 import sys
 import time
 import zlib
@@ -95,7 +94,6 @@ def fit(config, data, *, resume=False, overwrite=False, plots=True, stream=None)
     out = Path(config.out)
     check_out(out, resume, overwrite)
     _check_data(data)
-    check_eval_k(config.eval_k)
     x_train = data.x_train[:config.limit]
     info = data_summary(x_train, data.x_test, data.image_shape)
     stage = "the start of the run"
@@ -265,25 +263,6 @@ def _without_prefix(error, path):
 
 
 # ------------------------------------------------------------ evaluation --
-
-def check_eval_k(eval_k):
-    """RunError unless the final evaluation's largest array fits in memory.
-
-    The importance-weighted estimate keeps eval_k float64 log-weights per
-    example (evaluate.importance_weighted_log_likelihood_fast); all else is
-    bounded by its chunking.  That table may take half of the machine's RAM.
-    """
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):   # no sysconf (Windows): nothing to compare
-        return
-    most = memory // 2 // 8
-    if eval_k > most:
-        raise RunError(f"--eval-k {eval_k} needs {8 * eval_k / 2**30:,.0f} GiB of log-weights per "
-                       f"test example, more than half of this machine's "
-                       f"{memory / 2**30:,.0f} GiB: use at most {most:,} (the literature uses "
-                       "5000)")
-
 
 def final_evaluation(model, x_test, eval_k, stream=None, objective="elbo", k=1):
     """The end-of-run numbers on the test inputs ``x_test`` (N, D) of the model's dtype.

@@ -7,6 +7,7 @@ only make sense together; a bad one raises RunError naming the flag, so the
 command line and the Python API give the same message.
 """
 
+import os
 from dataclasses import asdict, dataclass
 from os import PathLike, fspath
 
@@ -16,7 +17,7 @@ from numpyvae.data.binarize import BINARIZE_MODES
 from numpyvae.data.datasets import DATASETS
 from numpyvae.ops.layers import ACTIVATIONS
 from numpyvae.ops.likelihoods import LIKELIHOODS
-from numpyvae.objectives import OBJECTIVES
+from numpyvae.objectives import check_free_bits, check_objective
 from numpyvae.optim import SGD, Adagrad, AdagradFast, Adam, AdamFast, SGDFast
 from numpyvae.util.validate import check_choice, check_float, check_int, check_positive_int
 from numpyvae.model.vae import VAE
@@ -108,35 +109,29 @@ class RunConfig:
 
     def _check(self):
         """Check every field, normalising it to its JSON type (see the class docstring)."""
-        for name in ("epochs", "batch_size", "latent_dim", "k"):
+        for name in ("epochs", "batch_size", "latent_dim"):
             setattr(self, name, check_positive_int(getattr(self, name), flag(name)))
         self.seed = check_int(self.seed, flag("seed"), lo=0)
         if not isinstance(self.textbook, bool):
             raise TypeError(f"{flag('textbook')} must be True or False, got {self.textbook!r}")
-        self.eval_k = check_int(self.eval_k, flag("eval_k"), lo=0)
+        self.eval_k = _eval_k(self.eval_k)
         if self.limit is not None:
             self.limit = check_positive_int(self.limit, flag("limit"))
         self.hidden = _hidden_sizes(self.hidden)
         choices = {"activation": tuple(ACTIVATIONS), "likelihood": LIKELIHOODS,
                    "binarize": BINARIZE_MODES, "optimizer": tuple(OPTIMIZERS), "dtype": DTYPES,
-                   "objective": OBJECTIVES, "lr_schedule": LR_SCHEDULES, "dataset": DATASETS}
+                   "lr_schedule": LR_SCHEDULES, "dataset": DATASETS}
         for name, valid in choices.items():
             check_choice(getattr(self, name), flag(name), valid)
         self.obs_var = _obs_var(self.obs_var, self.likelihood)
-        self.beta = check_float(self.beta, flag("beta"), lo=0)
         self.kl_warmup = check_float(self.kl_warmup, flag("kl_warmup"), lo=0)
-        self.free_bits = check_float(self.free_bits, flag("free_bits"), lo=0)
-        if self.free_bits and self.objective != "elbo":
-            raise ValueError(f"--free-bits clamps the closed-form KL of --objective elbo only, "
-                             f"not {self.objective}")
         self.lr = check_float(self.lr, flag("lr"), lo=0, lo_open=True)
         self.adam_eps = _adam_eps(self.adam_eps, self.optimizer)
-        if self.objective in ("iwae", "wake-sleep") and (self.beta != 1 or self.kl_warmup):
-            raise ValueError(f"--objective {self.objective} has no KL weight: --beta must be 1 "
-                             "and --kl-warmup 0")
-        if self.objective == "wake-sleep" and self.k != 1:
-            raise ValueError(f"--objective wake-sleep draws one z per example: --k must be 1, "
-                             f"got {self.k}")
+        self.k, self.beta = check_objective(self.objective, self.k, self.beta, flag)
+        self.free_bits = check_free_bits(self.free_bits, self.objective, flag)
+        if self.objective in ("iwae", "wake-sleep") and self.kl_warmup:
+            raise ValueError(f"--objective {self.objective} has no KL weight to warm up: "
+                             "--kl-warmup must be 0")
         if self.data_dir is not None:
             self.data_dir = _path(self.data_dir, "data_dir")
         self.out = _path(self.out, "out")
@@ -178,6 +173,27 @@ def _adam_eps(adam_eps, optimizer):
         return None
     return ADAM_EPS if adam_eps is None else check_float(adam_eps, "--adam-eps", lo=0,
                                                          lo_open=True)
+
+
+def _eval_k(eval_k):
+    """--eval-k: an int >= 0 (0 skips the final log p(x)) whose largest array fits in memory.
+
+    The importance-weighted estimate keeps eval_k float64 log-weights per
+    example (evaluate.importance_weighted_log_likelihood_fast); all else is
+    bounded by its chunking.  That table may take half of the machine's RAM.
+    """
+    eval_k = check_int(eval_k, flag("eval_k"), lo=0)
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):   # no sysconf (Windows): nothing to compare
+        return eval_k
+    most = memory // 2 // 8
+    if eval_k > most:
+        raise ValueError(f"--eval-k {eval_k} needs {8 * eval_k / 2**30:,.0f} GiB of log-weights "
+                         f"per test example, more than half of this machine's "
+                         f"{memory / 2**30:,.0f} GiB: use at most {most:,} (the literature "
+                         "uses 5000)")
+    return eval_k
 
 
 def _path(value, name):
