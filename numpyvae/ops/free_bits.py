@@ -1,6 +1,6 @@
 """Free bits (Kingma et al. 2016, "Improved Variational Inference with Inverse
-Autoregressive Flow", Eq. 15): the KL term of the ELBO, with each latent
-dimension's batch-mean KL clamped from below at lambda nats,
+Autoregressive Flow"): the KL term of the ELBO, with each latent dimension's
+batch-mean KL clamped from below at lambda nats,
 
     KL_free = sum_l max(lambda, m_l),   m_l = (1/N) sum_n KL_nl       KL_nl (N, L) -> scalar
 
