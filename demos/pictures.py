@@ -38,29 +38,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the other demos
 
 import numpy as np
 
+from numpyvae.collapse import kl_per_dimension
 from numpyvae.run.checkpoint import load_checkpoint
 from numpyvae.evaluate import active_units
-from numpyvae.ops.gaussian import kl_standard_normal_forward
 from numpyvae.run.fit import eval_inputs, fit
 from numpyvae.run.rundir import CHECKPOINT
 from numpyvae.run.settings import RunConfig, RunError
 from numpyvae.trainer import TrainingDiverged
+from collapse import load_run  # noqa: E402  (demos/collapse.py)
 from train_mnist import load_data  # noqa: E402  (demos/train_mnist.py)
 
 PICTURES = ("traversals.png", "interpolation.png", "kl_per_dimension.png", "rate_distortion.png")
-
-
-def kl_per_dimension(model, x, batch_size=1000):
-    """Mean over the examples x (N, D) of KL(q(z_l|x) || N(0, 1)) for each latent
-    dimension l, (L,) float64: gaussian.kl_standard_normal_forward on one column at a
-    time (its sum over l is the KL term of the ELBO)."""
-    total = np.zeros(model.latent_dim)
-    for i0 in range(0, x.shape[0], batch_size):
-        mu, logvar = model.encode(x[i0:i0 + batch_size])
-        for l in range(model.latent_dim):
-            total[l] += np.sum(kl_standard_normal_forward(mu[:, l:l + 1], logvar[:, l:l + 1])[0],
-                               dtype=np.float64)
-    return total / x.shape[0]
 
 
 def one_per_digit(labels, digits):
@@ -157,19 +145,12 @@ def main(argv=None):
         return 2
     try:
         if args.run:
-            checkpoint = Path(args.run) / CHECKPOINT
-            if not checkpoint.exists():
-                raise RunError(f"--run {args.run}: no {CHECKPOINT} in it (a run directory of "
-                               "demos/train_mnist.py holds one)")
-            try:
-                saved = load_checkpoint(checkpoint)
-            except (OSError, ValueError) as e:
-                raise RunError(f"--run {args.run}: {e}") from None
+            model, saved_metrics, saved_epoch = load_run(args.run)
         data = load_data("mnist", args.data_dir)
         out.mkdir(parents=True, exist_ok=True)
         if args.run:
-            model, binarize = saved.model, saved.metrics["config"]["binarize"]
-            print(f"model: {checkpoint} ({saved.epoch} epochs)")
+            binarize = saved_metrics["config"]["binarize"]
+            print(f"model: {Path(args.run) / CHECKPOINT} ({saved_epoch} epochs)")
         else:
             config = RunConfig(epochs=args.epochs, limit=args.limit, eval_k=0,
                                out=str(out / "model"))

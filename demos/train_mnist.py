@@ -120,6 +120,11 @@ def parser():
     train.add_argument("--kl-warmup", type=float, default=DEFAULTS.kl_warmup, metavar="N",
                        help="raise the KL weight linearly from 0 to --beta over the first N "
                             "epochs (default: %(default)s)")
+    train.add_argument("--free-bits", type=float, default=DEFAULTS.free_bits, metavar="LAMBDA",
+                       help="free bits (Kingma et al. 2016): the KL of each latent dimension, "
+                            "averaged over the batch, counts as at least LAMBDA nats, so no "
+                            "gradient pushes it below; --objective elbo only, 0 for none "
+                            "(default: %(default)s)")
     train.add_argument("--seed", type=int, default=DEFAULTS.seed,
                        help="seeds the weights, the shuffling and all training noise "
                             "(default: %(default)s)")

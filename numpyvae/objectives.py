@@ -42,10 +42,13 @@ from scipy.special import logsumexp, softmax
 
 from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
                                kl_standard_normal_backward, kl_standard_normal_forward,
+                               kl_standard_normal_per_dimension_backward,
+                               kl_standard_normal_per_dimension_forward,
                                log_density_at_sample_backward, log_density_at_sample_forward,
                                reparameterize_backward, reparameterize_forward,
                                standard_normal_log_density_backward,
                                standard_normal_log_density_forward)
+from numpyvae.ops.free_bits import free_bits_backward, free_bits_forward
 from numpyvae.ops.likelihoods import BernoulliLikelihood
 from numpyvae.util.validate import (check_choice, check_float, check_generator, check_plain_array,
                                     check_positive_int, check_vae)
@@ -56,7 +59,7 @@ OBJECTIVES = ("elbo", "elbo-mc", "iwae", "wake-sleep")
 # ------------------------------------------------------------ the entry point --
 
 def loss_and_grads(model, x, *, rng=None, beta=1.0, eps=None, out=None, objective="elbo", k=1,
-                   trace=None):
+                   trace=None, free_bits=0.0):
     """The loss of ``objective`` on the batch x (N, D) and its gradients, every
     argument checked first (then ``objective_loss_and_grads``).
 
@@ -67,6 +70,9 @@ def loss_and_grads(model, x, *, rng=None, beta=1.0, eps=None, out=None, objectiv
     out : a FlatParams to write the gradients into (else a new one)
     objective : one of OBJECTIVES;  k : samples of z per example (int >= 1)
     trace : a dict to receive the intermediate values and gradients, or None
+    free_bits : lambda >= 0, nats per latent dimension ('elbo' only; 0: none):
+        the KL term becomes sum_l max(lambda, batch mean of KL_l), see
+        ``elbo_closed_form_kl``
 
     The arguments are keywords, in the order of VAE.loss_and_grads.
     Returns ``(terms, grads)``: terms = {"loss", "recon", "kl"}, batch means
@@ -77,11 +83,12 @@ def loss_and_grads(model, x, *, rng=None, beta=1.0, eps=None, out=None, objectiv
     """
     check_vae(model, f"the {objective!r} objective")
     k, beta = check_objective(objective, k, beta)
+    free_bits = check_free_bits(free_bits, objective)
     model.check_input(x)
     if objective == "wake-sleep":
         check_generator(rng)
     eps = draw_eps(model, x.shape[0], k, rng, eps)
-    return objective_loss_and_grads(model, x, eps, rng, objective, beta, out, trace)
+    return objective_loss_and_grads(model, x, eps, rng, objective, beta, out, trace, free_bits)
 
 
 def check_objective(objective, k, beta, name=str):
@@ -102,12 +109,26 @@ def check_objective(objective, k, beta, name=str):
     return k, beta
 
 
-def objective_loss_and_grads(model, x, eps, rng, objective, beta, out=None, trace=None):
+def check_free_bits(free_bits, objective, name=str):
+    """free_bits (lambda) a finite float >= 0, and 0 unless ``objective`` is 'elbo'
+    (free bits clamp its closed-form KL per dimension); returns it normalised."""
+    free_bits = check_float(free_bits, name("free_bits"), lo=0)
+    if free_bits and objective != "elbo":
+        raise ValueError(f"free bits clamp the closed-form KL of {name('objective')} elbo only, "
+                         f"not {objective!r} (got {name('free_bits')} {free_bits!r})")
+    return free_bits
+
+
+def objective_loss_and_grads(model, x, eps, rng, objective, beta, out=None, trace=None,
+                             free_bits=0.0):
     """``loss_and_grads`` without the checks, for a caller that made them once
     (trainer.TrainingStep): x (N, D), eps (k, N, L), rng for wake-sleep's dreams."""
     if objective == "wake-sleep":
         return wake_sleep(model, x, eps, rng, out=out, trace=trace)
-    objective_fn = {"elbo": elbo_closed_form_kl, "elbo-mc": elbo_sampled_kl, "iwae": iwae}[objective]
+    if objective == "elbo":
+        return elbo_closed_form_kl(model, x, eps, beta=beta, out=out, trace=trace,
+                                   free_bits=free_bits)
+    objective_fn = {"elbo-mc": elbo_sampled_kl, "iwae": iwae}[objective]
     return objective_fn(model, x, eps, beta=beta, out=out, trace=trace)
 
 
@@ -303,7 +324,7 @@ def _backward_through_log_weights(model, parts, dlogpx, dlogpz, dlogq, grads, tr
 
 # ------------------------------------------------------------- the objectives --
 
-def elbo_closed_form_kl(model, x, eps, beta=1.0, out=None, trace=None):
+def elbo_closed_form_kl(model, x, eps, beta=1.0, out=None, trace=None, free_bits=0.0):
     """Estimator B, averaged over k samples per example:
 
         loss = (1/N) sum_n [ -(1/k) sum_j log p(x_n|z_nj) + beta * KL_n ],
@@ -313,17 +334,31 @@ def elbo_closed_form_kl(model, x, eps, beta=1.0, out=None, trace=None):
     the reconstruction, which reaches mu and logvar through z; dL/dKL_n =
     beta/N, whose closed-form gradient reaches them directly
     (dmu_direct = beta/N * mu, dlogvar_direct = beta/N * (exp(logvar) - 1)/2).
+
+    With free bits lambda = ``free_bits`` > 0 (Kingma et al. 2016) the KL
+    term is clamped per dimension, beta * sum_l max(lambda, (1/N) sum_n KL_nl)
+    (ops/free_bits.py), so dL/dKL_nl = beta/N where dimension l's batch
+    mean is above lambda and 0 where it is not; the reported loss is the
+    clamped one, the reported kl the batch mean of the true KL.
     """
     fwd = sampled_forward(model, x, eps)
     k, n = fwd.logpx.shape
-    kl, kl_cache = kl_standard_normal_forward(fwd.mu, fwd.logvar)                # (N,)
-    recon, kl_mean = -float(np.mean(fwd.logpx)), float(np.mean(kl))
+    recon = -float(np.mean(fwd.logpx))
     grads = model.grad_buffer(out)
-    dmu_kl, dlogvar_kl = kl_standard_normal_backward(np.full(n, beta / n, dtype=model.dtype),
-                                                     kl_cache)
+    if free_bits:
+        kl_dims, kl_cache = kl_standard_normal_per_dimension_forward(fwd.mu, fwd.logvar)  # (N, L)
+        kl_term, free_cache = free_bits_forward(kl_dims, free_bits)
+        kl_mean = float(np.mean(np.sum(kl_dims, axis=1)))
+        dmu_kl, dlogvar_kl = kl_standard_normal_per_dimension_backward(
+            free_bits_backward(beta, free_cache).astype(model.dtype), kl_cache)
+    else:
+        kl, kl_cache = kl_standard_normal_forward(fwd.mu, fwd.logvar)            # (N,)
+        kl_term = kl_mean = float(np.mean(kl))
+        dmu_kl, dlogvar_kl = kl_standard_normal_backward(np.full(n, beta / n, dtype=model.dtype),
+                                                         kl_cache)
     backward_through_samples(model, fwd, np.full((k, n), -1.0 / (n * k), dtype=model.dtype),
                              None, dmu_kl, dlogvar_kl, grads, trace)
-    return _terms(recon + beta * kl_mean, recon, kl_mean), grads
+    return _terms(recon + beta * kl_term, recon, kl_mean), grads
 
 
 def elbo_sampled_kl(model, x, eps, beta=1.0, out=None, trace=None):

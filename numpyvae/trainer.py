@@ -13,7 +13,7 @@ One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D)
     beta_t = kl_weight(t, beta, warmup_steps)          t = 0, 1, 2, ... the global step
     eps    = rng.standard_normal((k, B, L))           the noise of z
     terms, grads = objective_loss_and_grads(model, xb, eps, rng, objective, beta_t,
-                                            out=grads)           objectives.py
+                                            out=grads, free_bits=free_bits)   objectives.py
     model.check_loss_finite(xb, terms, grads)          the one check of a step
     optimizer.step(grads, grads_are_scratch=True, grads_checked=True)   one grads, reused
 
@@ -39,7 +39,8 @@ weight linearly from 0 to beta over the first ``kl_warmup`` epochs:
 
 The objective (objectives.py) is the ELBO with the KL in closed form by
 default; ``objective`` and ``k`` choose another (estimator A, k samples, the
-IWAE bound, wake-sleep).  The learning rate is constant, or follows the IWAE
+IWAE bound, wake-sleep), and ``free_bits`` clamps its KL per dimension
+(ops/free_bits.py).  The learning rate is constant, or follows the IWAE
 paper's schedule (Burda et al. 2016, ``learning_rate(..., 'iwae')``):
 
     lr_e = lr * 10^(-i/7)  in the 3^i epochs of stage i = 0..7
@@ -61,7 +62,7 @@ import time
 import numpy as np
 
 from numpyvae.data.binarize import binarize
-from numpyvae.objectives import check_objective, objective_loss_and_grads
+from numpyvae.objectives import check_free_bits, check_objective, objective_loss_and_grads
 from numpyvae.util.validate import NonFiniteError, check_vae
 
 
@@ -108,14 +109,16 @@ class TrainingStep:
         grads FlatParams            dL/dparams, written by the objective
 
     A smaller (last) batch uses the first rows of the same buffers.  The
-    settings (objective, k) are checked here, once; the data where they
+    settings (objective, k, free_bits) are checked here, once; the data where they
     enter the run (run.fit); so a step checks only what it computed: the
     loss terms and the gradients, once (model.check_loss_finite).
     """
 
-    def __init__(self, model, optimizer, batch_size, binarize_mode="none", objective="elbo", k=1):
+    def __init__(self, model, optimizer, batch_size, binarize_mode="none", objective="elbo", k=1,
+                 free_bits=0.0):
         check_vae(model, "training")
         self.k, _ = check_objective(objective, k, 1.0)
+        self.free_bits = check_free_bits(free_bits, objective)
         self.model, self.optimizer, self.binarize_mode = model, optimizer, binarize_mode
         self.objective = objective
         self.x_u8 = np.empty((batch_size, model.input_dim), dtype=np.uint8)
@@ -136,7 +139,8 @@ class TrainingStep:
         eps = rng.standard_normal((self.k, m, self.model.latent_dim), dtype=self.model.dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             terms, grads = objective_loss_and_grads(self.model, xb, eps, rng, self.objective,
-                                                    beta, out=self.grads)
+                                                    beta, out=self.grads,
+                                                    free_bits=self.free_bits)
         # the model raises NonFiniteError, naming what overflowed, rather than return NaN or inf
         self.model.check_loss_finite(xb, terms, grads)
         self.optimizer.step(grads, grads_are_scratch=True, grads_checked=True)
@@ -145,10 +149,11 @@ class TrainingStep:
 
 def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none", beta=1.0,
                 warmup_steps=0, first_step=0, epoch=1, progress=None, objective="elbo", k=1,
-                order=None, batches=None):
+                order=None, batches=None, free_bits=0.0):
     """One pass over the uint8 data set ``x`` (N, D) in a fresh random order.
 
-    Every step is a TrainingStep of ``objective`` with ``k`` samples;
+    Every step is a TrainingStep of ``objective`` with ``k`` samples (and
+    ``free_bits``, its free-bits lambda);
     ``first_step`` is the global step t of the epoch's first batch (for the
     KL warm-up), ``epoch`` only labels errors, ``progress`` (a
     progress.Progress) is updated after every step.  Raises
@@ -174,7 +179,7 @@ def train_epoch(model, optimizer, x, rng, *, batch_size=128, binarize_mode="none
     if not batches:
         raise ValueError(f"batches must name at least one of the epoch's {steps} batches")
     step = TrainingStep(model, optimizer, min(batch_size, order.shape[0]), binarize_mode,
-                        objective, k)
+                        objective, k, free_bits)
     loss_sum = recon_sum = kl_sum = 0.0
     seen, batch_losses = 0, []
     for s in batches:

@@ -65,7 +65,7 @@ class VAE(EncoderDecoder):
         return logpx, kl
 
     def loss_terms_and_grads(self, x, *, rng=None, beta=1.0, eps=None, out=None,
-                             objective="elbo", k=1):
+                             objective="elbo", k=1, free_bits=0.0):
         """``loss_and_grads`` that also returns the two terms.
 
         Returns ``((loss, recon, kl), grads)``: batch means of the objective,
@@ -76,7 +76,8 @@ class VAE(EncoderDecoder):
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             terms, grads = objectives.loss_and_grads(self, x, rng=rng, beta=beta, eps=eps,
-                                                     out=out, objective=objective, k=k)
+                                                     out=out, objective=objective, k=k,
+                                                     free_bits=free_bits)
         self.check_loss_finite(x, terms, grads)
         return (terms["loss"], terms["recon"], terms["kl"]), grads
 
@@ -86,7 +87,8 @@ class VAE(EncoderDecoder):
         self.check_finite(x, {"the reconstruction term -log p(x|z)": terms["recon"],
                               "the KL term": terms["kl"], "the loss": terms["loss"]}, grads)
 
-    def loss_and_grads(self, x, *, rng=None, beta=1.0, eps=None, out=None, objective="elbo", k=1):
+    def loss_and_grads(self, x, *, rng=None, beta=1.0, eps=None, out=None, objective="elbo", k=1,
+                       free_bits=0.0):
         """The batch mean of a negative bound on log p(x), and its gradients.
 
         x : (N, D) of the model's dtype.  The rest are keywords (the order of
@@ -97,10 +99,12 @@ class VAE(EncoderDecoder):
         ``objective``: 'elbo' (estimator B, the KL in closed form; the
         default), 'elbo-mc' (estimator A, the KL sampled), 'iwae' (the
         importance-weighted bound) or 'wake-sleep' (objectives.OBJECTIVES),
-        with ``k`` samples of z per example.  Returns ``(loss, grads)``: a
+        with ``k`` samples of z per example; ``free_bits`` (lambda >= 0, 'elbo'
+        only) clamps the KL per dimension.  Returns ``(loss, grads)``: a
         float in nats per example and a FlatParams with the keys and shapes
         of ``params``.
         """
         (loss, _, _), grads = self.loss_terms_and_grads(x, rng=rng, beta=beta, eps=eps, out=out,
-                                                        objective=objective, k=k)
+                                                        objective=objective, k=k,
+                                                        free_bits=free_bits)
         return loss, grads

@@ -135,6 +135,26 @@ def kl_standard_normal_backward(dkl, cache):
     return dkl * mu, dkl * 0.5 * (var - 1)
 
 
+def kl_standard_normal_per_dimension_forward(mu, logvar):
+    """kl_standard_normal_forward before its sum over l: one KL per example and dimension,
+
+        KL_nl = 1/2 * [ exp(logvar_nl) + mu_nl^2 - 1 - logvar_nl ]    (N, L)
+
+    (the KL of one coordinate, since q(z|x) and N(0, I) both factorise over l)."""
+    var = np.exp(logvar)
+    return 0.5 * (var + mu * mu - 1 - logvar), (mu, var)
+
+
+def kl_standard_normal_per_dimension_backward(dkl, cache):
+    """dkl : (N, L) upstream gradient per example and dimension ->
+
+        dmu     = dkl * mu
+        dlogvar = dkl * (exp(logvar) - 1) / 2
+    """
+    mu, var = cache
+    return dkl * mu, dkl * 0.5 * (var - 1)
+
+
 def kl_diag_gaussians_forward(mu_q, logvar_q, mu_p, logvar_p):
     """KL( N(mu_q, diag(exp(logvar_q))) || N(mu_p, diag(exp(logvar_p))) ):
 

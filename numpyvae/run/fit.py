@@ -178,7 +178,8 @@ def _train_one_epoch(config, model, optimizer, rng, x_train, x_test, epoch, step
                             binarize_mode=config.binarize, beta=config.beta,
                             warmup_steps=config.kl_warmup * steps,
                             first_step=(epoch - 1) * steps, epoch=epoch, progress=progress,
-                            objective=config.objective, k=config.k)
+                            objective=config.objective, k=config.k,
+                            free_bits=config.free_bits)
     finally:
         progress.close()
     eval_start = time.perf_counter()

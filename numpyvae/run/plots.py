@@ -11,6 +11,8 @@
     plot_manifolds         several 2-d manifolds side by side (K&W Figure 4)
     plot_sample_panels     samples of several models side by side (K&W Figure 5)
     plot_run               all of them for a run directory
+    plot_aggregate_posterior   for L = 2, q(z) = (1/N) sum_n q(z|x_n) against the prior
+    plot_true_posterior    for L = 2, p(z|x) on a grid beside the contours of q(z|x)
 
 Images are rows of length H*W (or (n, H, W) arrays) with values in [0, 1].
 Drawing uses matplotlib's object-oriented API (``Figure`` + ``savefig``),
@@ -477,4 +479,82 @@ def plot_rate_distortion(path, betas, rates, distortions):
     ax.set_title("beta-VAE: rate R against distortion D on the test set\n"
                  "(each point trained on D + beta R; on the dashed line -ELBO = D + R is constant)")
     ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _prior_circles(ax, radii=(1, 2, 3)):
+    """The contours of N(0, I) in 2-d through Mahalanobis radius r: circles |z| = r."""
+    t = np.linspace(0, 2 * np.pi, 200)
+    for i, r in enumerate(radii):
+        ax.plot(r * np.cos(t), r * np.sin(t), color="white", lw=0.9, ls="--",
+                label="p(z) = N(0, I): |z| = 1, 2, 3" if i == 0 else None)
+
+
+def plot_aggregate_posterior(path, mu, logvar, decomposition=None, half_width=5.0, points=201):
+    """The aggregate posterior q(z) = (1/N) sum_n N(z; mu_n, diag(exp(logvar_n))) of a
+    2-d latent against the prior N(0, I): mu, logvar (N, 2), the posteriors of a data set.
+
+    Left: the density of q(z) on a points x points grid over [-half_width, half_width]^2
+    (collapse.aggregate_log_density), the prior's 1, 2, 3 circles over it.  Right:
+    its two marginals q(z_l) (sums over the grid's other axis) against N(0, 1).
+    ``decomposition``: a collapse.KLDecomposition of the same posteriors, for the title.
+    """
+    from numpyvae.collapse import aggregate_log_density   # the lesson's estimator
+    axis = np.linspace(-half_width, half_width, points)
+    grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+    density = np.exp(aggregate_log_density(grid, mu, logvar)).reshape(points, points)
+    step = axis[1] - axis[0]
+    fig = Figure(figsize=(11.5, 5.2), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(1.1, 1))
+    image = left.imshow(density.T, origin="lower", extent=(-half_width, half_width) * 2,
+                        cmap="viridis", interpolation="nearest")
+    fig.colorbar(image, ax=left, shrink=0.85, label="q(z)")
+    _prior_circles(left)
+    left.set_xlabel("$z_1$")
+    left.set_ylabel("$z_2$")
+    left.legend(loc="upper right", fontsize=8)
+    title = f"aggregate posterior q(z) = (1/N) sum_n q(z|x_n), N = {mu.shape[0]:,}"
+    if decomposition is not None:
+        d = decomposition
+        title += (f"\nKL(q(z) || p(z)) = {d.aggregate_kl:.2f} ± {d.aggregate_kl_se:.2f}, "
+                  f"I(x; z) = {d.mutual_information:.2f} ± {d.mi_se:.2f} nats")
+    left.set_title(title, fontsize=10)
+    for l, color in enumerate(("tab:blue", "tab:orange")):
+        marginal = density.sum(axis=1 - l) * step                     # q(z_l) on the axis
+        right.plot(axis, marginal, color=color, label=f"q($z_{l + 1}$)")
+    right.plot(axis, norm.pdf(axis), color="black", ls="--", label="N(0, 1)")
+    right.set_xlabel("z")
+    right.set_ylabel("density")
+    right.set_title("the marginals of q(z) against the prior's", fontsize=10)
+    right.legend()
+    right.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_true_posterior(path, images, grids, titles, image_shape):
+    """For each image: the image, and beside it its true posterior p(z|x) on a grid
+    (posterior_grid.PosteriorGrid: filled contours) with the contours of q(z|x)
+    over it (lines).  Both are drawn at the levels exp(-r^2/2) of their peak,
+    r = 1, 2, 3: for a Gaussian the ellipses of 1, 2 and 3 standard deviations.
+    images (n, H*W); grids: n PosteriorGrids; titles: n strings (the numbers)."""
+    n = len(grids)
+    fig = Figure(figsize=(3.3 * n, 6.4), layout="constrained")
+    axes = fig.subplots(2, n, squeeze=False, height_ratios=(1, 2.2))
+    levels = np.exp(-0.5 * np.array([3.0, 2.0, 1.0]) ** 2)            # relative to the peak
+    for i, (image, grid, title) in enumerate(zip(images, grids, titles)):
+        _show(axes[0, i], image_grid(np.asarray(image)[None], image_shape, 1), f"test image {i + 1}")
+        ax = axes[1, i]
+        extent = (grid.z1[0], grid.z1[-1], grid.z2[0], grid.z2[-1])
+        posterior = np.exp(grid.log_posterior - grid.log_posterior.max())
+        ax.contourf(grid.z1, grid.z2, posterior.T, levels=np.append(levels, 1.0 + 1e-9),
+                    cmap="Blues", extend="neither")
+        q = np.exp(grid.log_q - grid.log_q.max())
+        ax.contour(grid.z1, grid.z2, q.T, levels=levels, colors="tab:red", linewidths=1.0)
+        ax.set_xlim(extent[:2])
+        ax.set_ylim(extent[2:])
+        ax.set_xlabel("$z_1$")
+        ax.set_ylabel("$z_2$")
+        ax.set_title(title, fontsize=8)
+    fig.suptitle("true posterior p(z|x) on a grid (blue, filled) against q(z|x) (red lines): "
+                 "1, 2, 3-sigma levels", fontsize=10)
     return _save(fig, path)

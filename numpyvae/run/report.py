@@ -17,6 +17,8 @@ def describe(config, model, info, out, done):
     beta = f"beta {config.beta:g}"
     if config.kl_warmup:
         beta += f" (warm-up over {config.kl_warmup:g} epochs)"
+    if config.free_bits:
+        beta += f", free bits {config.free_bits:g} nats per dimension"
     batch = f"batch {config.batch_size}"
     if config.batch_size > info["n_train"]:
         batch += f" (all {info['n_train']:,} examples)"

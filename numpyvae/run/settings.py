@@ -17,7 +17,7 @@ from numpyvae.data.binarize import BINARIZE_MODES
 from numpyvae.data.datasets import DATASETS
 from numpyvae.ops.layers import ACTIVATIONS
 from numpyvae.ops.likelihoods import LIKELIHOODS
-from numpyvae.objectives import check_objective
+from numpyvae.objectives import check_free_bits, check_objective
 from numpyvae.optim import SGD, Adagrad, AdagradFast, Adam, AdamFast, SGDFast
 from numpyvae.util.validate import check_choice, check_float, check_int, check_positive_int
 from numpyvae.model.vae import VAE
@@ -60,7 +60,8 @@ class RunConfig:
     every parameter, biases included, ~ N(0, S^2), as Kingma & Welling).  Data: ``binarize`` mode, ``limit`` (first N training examples;
     None = all).  Objective: ``objective`` (one of objectives.OBJECTIVES),
     ``k`` (samples of z per example), ``beta`` (KL weight), ``kl_warmup``
-    (epochs of linear warm-up; both only for the ELBO objectives).
+    (epochs of linear warm-up; both only for the ELBO objectives),
+    ``free_bits`` (the free-bits lambda, nats per latent dimension; 'elbo' only).
     Optimisation: ``optimizer``, ``lr``, ``lr_schedule`` (LR_SCHEDULES),
     ``adam_eps`` (Adam's eps, default ADAM_EPS, None for the other
     optimizers), ``weight_decay`` (lambda: the optimizer steps on
@@ -88,6 +89,7 @@ class RunConfig:
     k: int = 1
     beta: float = 1.0
     kl_warmup: float = 0.0
+    free_bits: float = 0.0
     optimizer: str = "adam"
     lr: float = 1e-3
     lr_schedule: str = "constant"
@@ -135,6 +137,7 @@ class RunConfig:
         if self.init_std is not None:
             self.init_std = check_float(self.init_std, flag("init_std"), lo=0, lo_open=True)
         self.k, self.beta = check_objective(self.objective, self.k, self.beta, flag)
+        self.free_bits = check_free_bits(self.free_bits, self.objective, flag)
         if self.objective in ("iwae", "wake-sleep") and self.kl_warmup:
             raise ValueError(f"--objective {self.objective} has no KL weight to warm up: "
                              "--kl-warmup must be 0")
@@ -230,9 +233,11 @@ def as_this_version(saved):
     constant learning rate, Adam's eps 1e-8, no weight decay, each layer's own
     init and the fast forms; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
-    optimizers, which this version records as None (unused)."""
+    optimizers, which this version records as None (unused).  Runs saved
+    before --free-bits trained without free bits (0)."""
     saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
-             "weight_decay": 0.0, "init_std": None, "textbook": False, **saved}
+             "weight_decay": 0.0, "init_std": None, "textbook": False, "free_bits": 0.0,
+             **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):
