@@ -75,6 +75,7 @@ TOL = 1e-6          # backward rows: max relative error against central differen
 FLOOR = 1e-4        # sections 2 and 3: entries below FLOOR x |loss| count in absolute terms
 VALUE_TOL = 1e-10   # forward rows, caches and optimizer updates: against a formula evaluated another way
 STEP = 1e-5         # central-difference step
+SAMPLE_SEED = 7     # of the Generators that draw a sample x ~ p(x|z) twice, by the library and here
 
 LIKELIHOODS = {"bernoulli": ("bernoulli", 1.0), "gaussian": ("gaussian", 0.5),
                "gaussian-learned": ("gaussian", "learned"),
@@ -331,22 +332,26 @@ def check_operations(report, args, rng):
     for cls in ("BernoulliLikelihood", "BernoulliLikelihoodFast"):
         check_likelihood(report, f"likelihoods.{cls}", lambda cls=cls: getattr(likelihoods, cls)(),
                          xb, logits, stats.bernoulli.logpmf(xb, expit(logits)).sum(axis=1),
-                         (xb, logits))
+                         (xb, logits), lambda g: (g.random(logits.shape) < expit(logits)).astype(float))
     check_likelihood(report, "likelihoods.GaussianLikelihood", lambda: likelihoods.GaussianLikelihood(0.5),
                      xg, mean, stats.norm.logpdf(xg, mean, np.sqrt(0.5)).sum(axis=1),
-                     (xg - mean, np.array(1 / 0.5)), "(var 0.5)")
+                     (xg - mean, np.array(1 / 0.5)),
+                     lambda g: mean + np.sqrt(0.5) * g.standard_normal(mean.shape), "(var 0.5)")
     out = np.concatenate([mean, lv], axis=1)
     check_likelihood(report, "likelihoods.GaussianLikelihood",
                      lambda: likelihoods.GaussianLikelihood("learned"), xg, out,
                      stats.norm.logpdf(xg, mean, np.exp(lv / 2)).sum(axis=1),
-                     (xg - mean, 1 / np.exp(lv)), "(learned)")
+                     (xg - mean, 1 / np.exp(lv)),
+                     lambda g: mean + np.exp(lv / 2) * g.standard_normal(mean.shape), "(learned)")
     xs = rng.random((n, d))        # data in (0, 1) for the Frey Face decoder, means sigmoid(a)
     for obs_var, decoder_out, var, variant in ((0.5, mean, np.array(0.5), "(var 0.5)"),
                                                ("learned", out, np.exp(lv), "(learned)")):
         check_likelihood(report, "likelihoods.SigmoidGaussianLikelihood",
                          lambda obs_var=obs_var: likelihoods.SigmoidGaussianLikelihood(obs_var),
                          xs, decoder_out, stats.norm.logpdf(xs, expit(mean), np.sqrt(var)).sum(axis=1),
-                         ((xs - expit(mean), 1 / var), expit(mean)), variant)
+                         ((xs - expit(mean), 1 / var), expit(mean)),
+                         lambda g, var=var: expit(mean) + np.sqrt(var) * g.standard_normal(mean.shape),
+                         variant)
 
 
 def twice_into_buffers(backward, dout, cache):
@@ -358,11 +363,16 @@ def twice_into_buffers(backward, dout, cache):
     return backward(dout, cache, dW, db)
 
 
-def check_likelihood(report, name, make, x, out, expected, expected_cache, variant=""):
+def check_likelihood(report, name, make, x, out, expected, expected_cache, expected_sample,
+                     variant=""):
     """log_prob_forward against scipy (and its cache), log_prob_backward against
-    differences (w.r.t. out)."""
+    differences (w.r.t. out), and sample (the sleep phase's dream) against
+    expected_sample(rng), the draw its docstring writes, from a Generator seeded alike."""
     report.forward(f"{name}.log_prob_forward", lambda x, out: make().log_prob_forward(x, out),
                    {"x": x, "out": out}, expected, expected_cache, "log p", variant)
+    report.value(f"{name}.sample", f"x ~ p(x|z) {variant}".strip(),
+                 lambda: make().sample(out, np.random.default_rng(SAMPLE_SEED)),
+                 expected_sample(np.random.default_rng(SAMPLE_SEED)))
     report.backward(f"{name}.log_prob_backward", lambda x, out: make().log_prob_forward(x, out),
                     lambda dlogp, cache: make().log_prob_backward(dlogp, cache),
                     {"x": x, "out": out}, wrt=("out",), variant=variant)
@@ -691,7 +701,12 @@ def check_forward_values(report, args, ref, model, trace, terms, objective_fn):
     if ref.objective in ("elbo-mc", "iwae"):
         report.value("objectives.log_weights", "logw",
                      lambda: objectives.log_weights(model, ref.x, ref.eps)[0], ref.log_weights())
-    if ref.objective == "wake-sleep":
+    if ref.objective == "wake-sleep":     # the dream: z ~ N(0, I), then x ~ p(x|z), from one rng
+        dream_rng = np.random.default_rng(args.seed)
+        z_dream = dream_rng.standard_normal(trace["z_dream"].shape)
+        x_dream = model.likelihood.sample(ref.decoder_out(z_dream[None])[0], dream_rng)
+        report.value("objectives.sleep_phase", "z_dream", lambda: trace["z_dream"], z_dream)
+        report.value("objectives.sleep_phase", "x_dream", lambda: trace["x_dream"], x_dream)
         mu_s, logvar_s = ref.mu_logvar(trace["x_dream"])
         report.value("objectives.sleep_phase", "sleep loss", lambda: trace["sleep_loss"],
                      ref.sleep_loss(trace["z_dream"], mu_s, logvar_s))
@@ -709,10 +724,16 @@ def check_forward_values(report, args, ref, model, trace, terms, objective_fn):
                      lambda: objectives.log_weights_fast(model, ref.x, ref.eps), ref.log_weights())
         k, n, latent = ref.eps.shape     # evaluate draws eps example-major, (N, k, L) in C order
         eps_eval = np.random.default_rng(args.seed).standard_normal((n, k, latent)).transpose(1, 0, 2)
-        report.value("evaluate.importance_weighted_log_likelihood", "log p(x)",
-                     lambda: evaluate.importance_weighted_log_likelihood(
-                         model, ref.x, k, rng=np.random.default_rng(args.seed)),
-                     ObjectiveReference(model, ref.x, eps_eval, "iwae", 1.0).bound())
+        logw = ref.log_weights()
+        report.value("evaluate.logsumexp_fast", "logsumexp_j logw", lambda: evaluate.logsumexp_fast(logw),
+                     logsumexp(logw, axis=0))
+        expected = ObjectiveReference(model, ref.x, eps_eval, "iwae", 1.0).bound()
+        for quantity, batch_elements in (("log p(x)", evaluate.BATCH_ELEMENTS),
+                                         ("log p(x), in pieces", 1)):   # one sample a piece
+            report.value("evaluate.importance_weighted_log_likelihood", quantity,
+                         lambda batch_elements=batch_elements: evaluate.importance_weighted_log_likelihood(
+                             model, ref.x, k, rng=np.random.default_rng(args.seed),
+                             batch_elements=batch_elements), expected)
 
 
 def gradient_row(report, trace, floor):
@@ -823,12 +844,13 @@ def parameter_rows(report, function, model, loss_and_grads, loss, names=None):
     report.guarded(function, "parameters", check)
 
 
-def reused_buffer_row(report, function, model, grads_into):
-    """grads_into(out) -> the gradients, written into ``out`` (a FlatParams) or a
-    new buffer when out is None.  Written twice into one buffer, as at every
-    training step, they must equal those of a fresh buffer (2.00: accumulated)."""
+def reused_buffer_row(report, function, model, grads_into, fresh_grads=None):
+    """grads_into(out) -> the gradients, written into ``out`` (a FlatParams).
+    Written twice into one buffer, as at every training step, they must equal
+    fresh_grads() (default grads_into(None): into a new buffer), the gradients
+    the parameter rows checked (2.00: accumulated)."""
     def check():
-        fresh = np.array(grads_into(None).flat, copy=True)
+        fresh = np.array((fresh_grads or (lambda: grads_into(None)))().flat, copy=True)
         buffer = model.params.zeros_like()
         grads_into(buffer)
         second = grads_into(buffer).flat
@@ -853,7 +875,12 @@ def check_models(report, args, rng):
             return objectives.loss_and_grads(model, x, objective, k, beta, eps=eps, out=out)
         parameter_rows(report, function, model, lambda grads_into=grads_into: _loss(grads_into(None)),
                        lambda ref=ref: ref.terms()["loss"])
-        reused_buffer_row(report, function, model, lambda out, grads_into=grads_into: grads_into(out)[1])
+        # the path training takes (trainer.TrainingStep): the model's method, one reused buffer
+        reused_buffer_row(report, f"vae.VAE.loss_terms_and_grads ({objective}, k {k})", model,
+                          lambda out, model=model, x=x, eps=eps, objective=objective, k=k, beta=beta:
+                          model.loss_terms_and_grads(x, beta=beta, eps=eps, out=out,
+                                                     objective=objective, k=k)[1],
+                          lambda grads_into=grads_into: grads_into(None)[1])
     # wake-sleep descends two losses, one per network: the wake phase's
     # -log p(x|z) (decoder) and the sleep phase's -log q(z|x) of the dream
     # (encoder), which the same seed draws again at every evaluation and which
@@ -872,7 +899,10 @@ def check_models(report, args, rng):
     parameter_rows(report, "objectives.sleep_phase", model, lambda: _loss(wake_sleep()),
                    lambda: ref.sleep_loss(dream["z_dream"], *ref.mu_logvar(dream["x_dream"])),
                    [n for n in model.params if n.startswith("encoder")])
-    reused_buffer_row(report, "objectives.wake_sleep", model, lambda out: wake_sleep(out)[1])
+    reused_buffer_row(report, "vae.VAE.loss_terms_and_grads (wake-sleep, k 1)", model,
+                      lambda out: model.loss_terms_and_grads(x, np.random.default_rng(args.seed), eps=eps,
+                                                             out=out, objective="wake-sleep")[1],
+                      lambda: wake_sleep()[1])
     x, _ = model_data(args, rng)
     ae = small_model(Autoencoder, args, rng, x)
 
