@@ -215,8 +215,8 @@ ACTIVATION_REFERENCE = {   # name -> an independent formula for the forward
     "sigmoid": expit,
     "softplus": lambda x: np.logaddexp(0, x),
 }
-# name -> what its backward reads as its cache (the backward's second argument):
-# the forward's output, or its input
+# name -> what its backward reads as its cache, as its forward's docstring says
+# (and its backward's second argument is named): the forward's output, or its input
 ACTIVATION_CACHE = {"relu": "out", "leaky_relu": "x", "tanh": "out", "sigmoid": "out",
                     "softplus": "x"}
 

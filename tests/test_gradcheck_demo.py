@@ -389,6 +389,15 @@ def test_every_forward_of_section_1_has_its_cache_checked(default_rows):
     assert forwards == cached and len(forwards) >= 15
 
 
+def test_every_forward_whose_cache_is_checked_says_in_its_docstring_what_it_caches(default_rows):
+    for function in {row.function for row in default_rows if row.quantity.startswith("cache")}:
+        module_name, *attrs = function.split(".")
+        obj = numpyvae_module(module_name)
+        for attr in attrs:
+            obj = getattr(obj, attr)
+        assert "cache" in inspect.getdoc(obj), f"{function}'s docstring does not say what it caches"
+
+
 def test_the_activation_cache_table_is_what_each_backward_takes():
     """ACTIVATION_CACHE names the second argument of each activation's backward."""
     for name, cache in demo.ACTIVATION_CACHE.items():
