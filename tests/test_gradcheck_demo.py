@@ -373,8 +373,18 @@ def default_rows():
 def test_the_demo_passes_on_the_library_with_its_defaults(default_rows):
     failed = [row for row in default_rows if not row.passed]
     assert not failed, failed
-    assert {row.section for row in default_rows} == {1, 2, 3, 4}
+    assert {row.section for row in default_rows} == set(range(1, len(demo.SECTIONS) + 1))
     assert len(default_rows) >= 250
+
+
+def test_a_section_is_added_by_appending_it_to_SECTIONS(monkeypatch):
+    """It is numbered, run, and selected with --sections like the others."""
+    def check_added(report, args, rng):
+        report.value("layers.linear_forward", "an added row", lambda: 1.0, 1.0)
+    monkeypatch.setattr(demo, "SECTIONS", [*demo.SECTIONS, demo.Section("An added section", check_added)])
+    number = len(demo.SECTIONS)
+    _, rows = first_failure(["--sections", str(number)], first_only=False)
+    assert [(row.section, row.quantity, row.passed) for row in rows] == [(number, "an added row", True)]
 
 
 def test_section_2_runs_every_objective_and_k_greater_than_1(default_rows):
@@ -427,7 +437,7 @@ def test_weight_decay_and_reused_buffers_have_rows(default_rows):
 def test_the_demo_passes_on_the_library_with_other_options(argv):
     failed, rows = first_failure(argv, first_only=False)
     assert failed is None, f"{failed.function} ({failed.quantity}) fails: {failed}"
-    assert {row.section for row in rows} == {1, 2, 3, 4}
+    assert {row.section for row in rows} == set(range(1, len(demo.SECTIONS) + 1))
 
 
 def test_every_row_names_a_function_that_exists(default_rows):
