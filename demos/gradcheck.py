@@ -673,7 +673,7 @@ def check_backward_pass(report, args, rng, objective, k):
     report.guarded("objectives.loss_and_grads", "trace", backward_pass)
     if not trace:
         return
-    eps = eps.reshape(k, *x.shape[:1], -1)
+    eps = eps.reshape(k, x.shape[0], -1)
     ref = ObjectiveReference(model, x, eps, objective, beta)
     objective_fn = f"objectives.{OBJECTIVE_FUNCTIONS[objective]}"
 
@@ -690,8 +690,8 @@ def check_backward_pass(report, args, rng, objective, k):
 def check_forward_values(report, args, ref, model, trace, terms, objective_fn):
     """The pass's forward values against ObjectiveReference: each piece of
     objectives.sampled_forward (mu, logvar, z, the decoder's output, log p(x|z)),
-    the log-weights and the IWAE weights, the reported terms, objectives.bound,
-    and for iwae the fast log-weights and the evaluation's log p(x) (where log k matters)."""
+    the log-weights, the sleep phase's dream and loss, the reported terms, the
+    IWAE weights, objectives.bound, and for iwae the evaluation's."""
     mu, logvar = ref.mu_logvar()
     z = ref.z(mu, logvar)
     decoder_out = ref.decoder_out(z)
@@ -720,20 +720,28 @@ def check_forward_values(report, args, ref, model, trace, terms, objective_fn):
     report.value("objectives.bound", "bound", lambda: objectives.bound(model, ref.x, ref.objective, ref.eps),
                  ref.bound())
     if ref.objective == "iwae":
-        report.value("objectives.log_weights_fast", "logw",
-                     lambda: objectives.log_weights_fast(model, ref.x, ref.eps), ref.log_weights())
-        k, n, latent = ref.eps.shape     # evaluate draws eps example-major, (N, k, L) in C order
-        eps_eval = np.random.default_rng(args.seed).standard_normal((n, k, latent)).transpose(1, 0, 2)
-        logw = ref.log_weights()
-        report.value("evaluate.logsumexp_fast", "logsumexp_j logw", lambda: evaluate.logsumexp_fast(logw),
-                     logsumexp(logw, axis=0))
-        expected = ObjectiveReference(model, ref.x, eps_eval, "iwae", 1.0).bound()
-        for quantity, batch_elements in (("log p(x)", evaluate.BATCH_ELEMENTS),
-                                         ("log p(x), in pieces", 1)):   # one sample a piece
-            report.value("evaluate.importance_weighted_log_likelihood", quantity,
-                         lambda batch_elements=batch_elements: evaluate.importance_weighted_log_likelihood(
-                             model, ref.x, k, rng=np.random.default_rng(args.seed),
-                             batch_elements=batch_elements), expected)
+        check_evaluation(report, args, ref, model)
+
+
+def check_evaluation(report, args, ref, model):
+    """The importance-weighted evaluation of log p(x), where the log k of the bound
+    matters most: its fast log-weights, its logsumexp, and the estimate itself
+    (in one piece, and one sample a piece) against the IWAE bound at the eps
+    it draws (example-major, (N, k, L) in C order, as its docstring says)."""
+    logw = ref.log_weights()
+    report.value("objectives.log_weights_fast", "logw",
+                 lambda: objectives.log_weights_fast(model, ref.x, ref.eps), logw)
+    report.value("evaluate.logsumexp_fast", "logsumexp_j logw", lambda: evaluate.logsumexp_fast(logw),
+                 logsumexp(logw, axis=0))
+    k, n, latent = ref.eps.shape
+    eps_eval = np.random.default_rng(args.seed).standard_normal((n, k, latent)).transpose(1, 0, 2)
+    expected = ObjectiveReference(model, ref.x, eps_eval, "iwae", 1.0).bound()
+    for quantity, batch_elements in (("log p(x)", evaluate.BATCH_ELEMENTS),
+                                     ("log p(x), in pieces", 1)):
+        report.value("evaluate.importance_weighted_log_likelihood", quantity,
+                     lambda batch_elements=batch_elements: evaluate.importance_weighted_log_likelihood(
+                         model, ref.x, k, rng=np.random.default_rng(args.seed),
+                         batch_elements=batch_elements), expected)
 
 
 def gradient_row(report, trace, floor):

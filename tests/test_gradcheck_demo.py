@@ -394,7 +394,8 @@ def test_section_2_runs_every_objective_and_k_greater_than_1(default_rows):
 
 def test_every_forward_of_section_1_has_its_cache_checked(default_rows):
     rows = [row for row in default_rows if row.section == 1]
-    forwards = {row.function for row in rows if row.function.endswith(("_forward", "_forward_fast", ".forward"))}
+    forwards = {row.function for row in rows
+                if row.function.endswith(("_forward", "_forward_fast", ".forward"))}
     cached = {row.function for row in rows if row.quantity.startswith("cache")}
     assert forwards == cached and len(forwards) >= 15
 
