@@ -148,9 +148,6 @@ MORE_BUGS = [
     ("Adam (textbook) without the bias correction of v",
      [("optim", "Adam._update", "v_hat = v / (1 - b2 ** t)", "v_hat = v")],
      ("optim.Adam", "4 updates")),
-    ("IWAE weights not normalised",
-     [("objectives", "iwae", "dlogw = weights * (-1.0 / n)", "dlogw = np.exp(logw) * (-1.0 / n)")],
-     ("objectives.iwae", "dlogpx")),
 ]
 
 # issue 18: the demo's blind spots on the main of that day, each now caught where
