@@ -3,20 +3,29 @@
     python demos/gradcheck.py                                   # tanh, Bernoulli, beta 0.5
     python demos/gradcheck.py --activation relu --likelihood gaussian-learned --beta 1
     python demos/gradcheck.py --hidden 8,6 --latent 3 -x        # -x: stop at the first failure
+    python demos/gradcheck.py --objective iwae --k 5 --sections 2   # one objective, one section
 
 A diagnostic, in the order a bug would propagate, so that the first failing
 row names the broken operation:
 
 1. every forward/backward pair on its own (the linear layer, each
-   activation, the reparameterization, each KL, each likelihood): its
-   forward against an independent formula, its backward against central
-   differences of its forward;
-2. every intermediate gradient of one VAE backward pass (objectives.py's
-   ``trace``), each against central differences of the loss as a function
-   of that intermediate;
+   activation, the MLP, the reparameterization, each KL, each likelihood):
+   its forward's output against an independent formula, its cache against
+   what its backward reads (recomputed here, so a wrong cache is reported at
+   the forward that wrote it), its backward against central differences of
+   its forward; the linear layer's and the MLP's backward also run twice
+   into one reused gradient buffer (out=), as training runs them;
+2. one backward pass per objective (objectives.py's ``trace``): elbo with
+   k = 1 and k > 1, elbo-mc and iwae with k > 1, wake-sleep; first its
+   forward values (z, log p(x|z), the log-weights, the IWAE weights, the
+   loss, the bound) against the objective written again, then every
+   intermediate gradient against central differences of the loss as a
+   function of that intermediate;
 3. every parameter tensor of whole models (the VAE under each objective,
-   the Autoencoder);
-4. the optimizers, each update against the textbook formula.
+   the Autoencoder), and each one's gradients written twice into one
+   reused buffer;
+4. the optimizers, each update against the textbook formula, without and
+   with weight decay, on one buffer and tensor by tensor.
 
 Each row names the function it checks as it is named in the code, the
 largest relative error |a - n| / max(|a| + |n|, floor) (floor 1e-8; in
@@ -27,6 +36,12 @@ many; -1.00: a flipped sign; 0.00: a missing term), and PASS or FAIL.
 Everything runs in float64 with a fixed seed; eps is held fixed, so the VAE
 loss is a deterministic function of its inputs.
 
+Adding a section: write ``check_something(report, args, rng)``, which adds
+rows through ``report.forward``, ``report.value``, ``report.backward`` or
+``report.guarded`` (``report.subsection`` names a run within it), and
+append ``Section(title, check_something)`` to SECTIONS; it is numbered,
+run, counted and selectable with --sections like the others.
+
 Exit status: 0 if every row passes, 1 otherwise, 2 for bad flags.
 """
 
@@ -34,7 +49,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
@@ -48,7 +63,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import expit, logsumexp
 
-from numpyvae import objectives, optim
+from numpyvae import evaluate, objectives, optim
 from numpyvae.ops import gaussian, layers, likelihoods
 from numpyvae.model import mlp
 from numpyvae.model.autoencoder import Autoencoder
@@ -58,8 +73,9 @@ from numpyvae.model.vae import VAE
 
 TOL = 1e-6          # backward rows: max relative error against central differences
 FLOOR = 1e-4        # sections 2 and 3: entries below FLOOR x |loss| count in absolute terms
-VALUE_TOL = 1e-10   # forward rows and optimizer updates: against a formula evaluated another way
+VALUE_TOL = 1e-10   # forward rows, caches and optimizer updates: against a formula evaluated another way
 STEP = 1e-5         # central-difference step
+SAMPLE_SEED = 7     # of the Generators that draw a sample x ~ p(x|z) twice, by the library and here
 
 LIKELIHOODS = {"bernoulli": ("bernoulli", 1.0), "gaussian": ("gaussian", 0.5),
                "gaussian-learned": ("gaussian", "learned"),
@@ -70,13 +86,14 @@ LIKELIHOODS = {"bernoulli": ("bernoulli", 1.0), "gaussian": ("gaussian", 0.5),
 class Row:
     """One line of the report."""
 
-    section: int
     function: str        # as named in the code, e.g. "gaussian.reparameterize_backward"
     quantity: str        # what is compared, e.g. "dlogvar"
     error: float         # max relative error (inf when the check raised)
     ratio: float | None  # analytic / numerical when constant
     passed: bool
     note: str = ""       # the exception, when the check raised
+    section: int = 0     # set by Report.add: the section's number
+    run: str = ""        # set by Report.add: the run within the section, e.g. "iwae, k 3"
 
 
 class StopAtFirstFailure(Exception):
@@ -88,23 +105,29 @@ class Report:
 
     def __init__(self, stream, first_failure):
         self.rows, self.stream, self.first_failure = [], stream, first_failure
-        self.current = 0      # the section being run
+        self.current, self.run = 0, ""     # the section and the run within it being checked
 
     def add(self, row):
+        row = replace(row, section=self.current, run=self.run)
         self.rows.append(row)
         ratio = "" if row.ratio is None else f"{row.ratio:.2f}"
         error = "raised" if row.error == np.inf else f"{row.error:.1e}"
-        print(f"  {row.function:<57}{row.quantity:<19}{error:>8}{ratio:>7}  "
+        print(f"  {row.function:<57}{row.quantity:<25}{error:>8}{ratio:>7}  "
               f"{'PASS' if row.passed else 'FAIL'}{'  ' + row.note if row.note else ''}",
               file=self.stream)
         if self.first_failure and not row.passed:
             raise StopAtFirstFailure
 
     def section(self, number, title):
-        self.current = number
+        self.current, self.run = number, ""
         print(f"\n{number}. {title}", file=self.stream)
-        print(f"  {'function':<57}{'checks':<19}{'rel err':>8}{'ratio':>7}  result",
+        print(f"  {'function':<57}{'checks':<25}{'rel err':>8}{'ratio':>7}  result",
               file=self.stream)
+
+    def subsection(self, run):
+        """Name a run within the section (e.g. one objective); its rows carry the name."""
+        self.run = run
+        print(f"  -- {run}", file=self.stream)
 
     def guarded(self, function, quantity, check):
         """Run check() -> rows; an exception becomes one FAIL row naming it."""
@@ -113,7 +136,7 @@ class Report:
         except StopAtFirstFailure:
             raise
         except Exception as e:  # noqa: BLE001 (a broken operation may raise anything)
-            rows = [Row(self.current, function, quantity, np.inf, None, False,
+            rows = [Row(function, quantity, np.inf, None, False,
                         f"{type(e).__name__}: {e}".splitlines()[0][:80])]
         for row in rows:
             self.add(row)
@@ -123,18 +146,64 @@ class Report:
         def check():
             value = got()
             error = relative_error(value, expected)
-            return [Row(self.current, function, quantity, error, constant_ratio(value, expected),
-                        error <= tol)]
+            return [Row(function, quantity, error, constant_ratio(value, expected), error <= tol)]
         self.guarded(function, quantity, check)
+
+    def forward(self, function, forward, inputs, out, cache, quantity="out", variant=""):
+        """Two rows for forward(*inputs) -> (out, cache): its output against ``out``,
+        and its cache against ``cache``, what its backward reads (its docstring
+        says what), computed here another way.  The forward runs on copies of
+        the inputs; one that overwrites an input fails the cache row."""
+        def check():
+            copies = {name: np.array(value, copy=True) for name, value in inputs.items()}
+            got_out, got_cache = forward(*copies.values())
+            error = relative_error(got_out, out)
+            rows = [Row(function, f"{quantity} {variant}".strip(), error,
+                        constant_ratio(got_out, out), error <= VALUE_TOL)]
+            cache_error, note = compare_caches(got_cache, cache)
+            changed = [name for name, value in inputs.items()
+                       if not np.array_equal(copies[name], value)]
+            if changed:
+                cache_error, note = np.inf, f"the forward overwrote its input {changed[0]}"
+            rows.append(Row(function, f"cache {variant}".strip(), cache_error, None,
+                            cache_error <= VALUE_TOL, note))
+            return rows
+        self.guarded(function, "forward", check)
 
     def backward(self, function, forward, backward, inputs, wrt=None, variant="", floor=1e-8):
         """One row per checked input: backward against central differences of forward."""
         def check():
-            return [Row(self.current, function, f"d{r.name} {variant}".strip(), r.max_rel_error,
-                        r.ratio, r.passed)
+            return [Row(function, f"d{r.name} {variant}".strip(), r.max_rel_error, r.ratio,
+                        r.passed)
                     for r in check_backward(forward, backward, inputs, wrt=wrt, tol=TOL, h=STEP,
                                             floor=floor)]
         self.guarded(function, "backward", check)
+
+
+def cache_leaves(cache):
+    """The arrays of a cache (nested tuples and lists of arrays, or None), in order."""
+    if isinstance(cache, (tuple, list)):
+        return [leaf for part in cache for leaf in cache_leaves(part)]
+    return [cache]
+
+
+def compare_caches(got, expected):
+    """(max relative error over the cache's arrays, a note): inf and a note saying
+    where when the two differ in structure or shape."""
+    got, expected = cache_leaves(got), cache_leaves(expected)
+    if len(got) != len(expected):
+        return np.inf, f"the cache holds {len(got)} arrays, its backward reads {len(expected)}"
+    error = 0.0
+    for i, (g, e) in enumerate(zip(got, expected)):
+        if (g is None) != (e is None):
+            return np.inf, f"cache entry {i} is {'None' if g is None else 'an array'}, expected " \
+                           f"{'None' if e is None else 'an array'}"
+        if e is None:
+            continue
+        if np.shape(g) != np.shape(e):
+            return np.inf, f"cache entry {i} has shape {np.shape(g)}, expected {np.shape(e)}"
+        error = max(error, relative_error(g, e))
+    return error, ""
 
 
 # ------------------------------------------------------- 1. operations --
@@ -146,41 +215,58 @@ ACTIVATION_REFERENCE = {   # name -> an independent formula for the forward
     "sigmoid": expit,
     "softplus": lambda x: np.logaddexp(0, x),
 }
+# name -> what its backward reads as its cache, as its forward's docstring says
+# (and its backward's second argument is named): the forward's output, or its input
+ACTIVATION_CACHE = {"relu": "out", "leaky_relu": "x", "tanh": "out", "sigmoid": "out",
+                    "softplus": "x"}
 
 
-def check_operations(report, rng):
+def activation_reference(name, x):
+    """(out, the cache its backward reads) for activation ``name``, from the formulas above."""
+    out = ACTIVATION_REFERENCE[name](x)
+    return out, out if ACTIVATION_CACHE[name] == "out" else x
+
+
+def check_operations(report, args, rng):
     n, d, h, latent = 4, 5, 3, 3
 
     def normal(*shape):
         return rng.standard_normal(shape)
 
-    # the linear layer, textbook and fast form
+    # the linear layer, textbook and fast form; each backward also twice into
+    # one pair of gradient buffers (dW, db), as the MLP runs it at every step
     x, W, b = normal(n, d), normal(d, h), normal(h)
-    report.value("layers.linear_forward", "out", lambda: layers.linear_forward(x, W, b)[0],
-                 np.einsum("nd,dh->nh", x, W) + b)
+    report.forward("layers.linear_forward", layers.linear_forward, {"x": x, "W": W, "b": b},
+                   np.einsum("nd,dh->nh", x, W) + b, (x, W))
     for name in ("linear_backward", "linear_backward_fast"):
-        report.backward(f"layers.{name}", lambda *a: layers.linear_forward(*a),
-                        lambda dout, cache, name=name: getattr(layers, name)(dout, cache),
+        backward = getattr(layers, name)
+        report.backward(f"layers.{name}", layers.linear_forward,
+                        lambda dout, cache, backward=backward: backward(dout, cache),
                         {"x": x, "W": W, "b": b})
+        report.backward(f"layers.{name}", layers.linear_forward,
+                        lambda dout, cache, backward=backward: twice_into_buffers(backward, dout, cache),
+                        {"x": x, "W": W, "b": b}, variant="(out= reused)")
 
-    # every activation: forward against a formula, backward against differences;
-    # inputs at least 0.1 from 0, the kink of ReLU and LeakyReLU
+    # every activation: forward and cache against formulas, backward against
+    # differences; inputs at least 0.1 from 0, the kink of ReLU and LeakyReLU
     a = normal(n, h)
     a = np.sign(a) * (np.abs(a) + 0.1)
     for name in layers.ACTIVATIONS:
         forms = [f"{name}_forward"] + ([f"{name}_forward_fast"] if hasattr(layers, f"{name}_forward_fast") else [])
         for form in forms:
-            report.value(f"layers.{form}", "out",
-                         lambda form=form: getattr(layers, form)(a)[0], ACTIVATION_REFERENCE[name](a))
+            report.forward(f"layers.{form}", getattr(layers, form), {"x": a},
+                           *activation_reference(name, a))
         report.backward(f"layers.{name}_backward", lambda x, f=f"{name}_forward": getattr(layers, f)(x),
                         lambda dout, cache, name=name: getattr(layers, f"{name}_backward")(dout, cache),
                         {"x": a})
 
+    check_mlp(report, args, rng)
+
     # the reparameterization
     mu, logvar, eps = normal(n, latent), rng.uniform(-1, 1, (n, latent)), normal(n, latent)
-    report.value("gaussian.reparameterize_forward", "z",
-                 lambda: gaussian.reparameterize_forward(mu, logvar, eps)[0],
-                 mu + np.sqrt(np.exp(logvar)) * eps)
+    std = np.sqrt(np.exp(logvar))
+    report.forward("gaussian.reparameterize_forward", gaussian.reparameterize_forward,
+                   {"mu": mu, "logvar": logvar, "eps": eps}, mu + std * eps, (std, eps), "z")
     report.backward("gaussian.reparameterize_backward",
                     lambda *args: gaussian.reparameterize_forward(*args),
                     lambda dz, cache: gaussian.reparameterize_backward(dz, cache),
@@ -190,16 +276,16 @@ def check_operations(report, rng):
     # z = mu + std * eps, whose backward gives the partials of log N(z; mu, var)
     # with respect to z, mu and logvar as independent variables
     z = mu + np.exp(logvar / 2) * eps
-    report.value("gaussian.standard_normal_log_density_forward", "log N(z; 0, I)",
-                 lambda: gaussian.standard_normal_log_density_forward(z)[0],
-                 stats.norm.logpdf(z).sum(axis=1))
+    report.forward("gaussian.standard_normal_log_density_forward",
+                   gaussian.standard_normal_log_density_forward, {"z": z},
+                   stats.norm.logpdf(z).sum(axis=1), z, "log N(z; 0, I)")
     report.backward("gaussian.standard_normal_log_density_backward",
                     lambda *args: gaussian.standard_normal_log_density_forward(*args),
                     lambda dlogp, cache: gaussian.standard_normal_log_density_backward(dlogp, cache),
                     {"z": z})
-    report.value("gaussian.log_density_at_sample_forward", "log q(z|x)",
-                 lambda: gaussian.log_density_at_sample_forward(eps[None], logvar)[0][0],
-                 stats.norm.logpdf(z, mu, np.exp(logvar / 2)).sum(axis=1))
+    report.forward("gaussian.log_density_at_sample_forward", gaussian.log_density_at_sample_forward,
+                   {"eps": eps[None], "logvar": logvar},
+                   stats.norm.logpdf(z, mu, std).sum(axis=1)[None], (eps[None], std), "log q(z|x)")
     report.backward("gaussian.log_density_at_sample_backward",
                     lambda z, mu, logvar: gaussian.log_density_at_sample_forward(
                         (z - mu) / np.exp(logvar / 2), logvar),
@@ -208,19 +294,21 @@ def check_operations(report, rng):
 
     # the KL divergences, forward against the closed form written with variances
     var = np.exp(logvar)
-    report.value("gaussian.kl_standard_normal_forward", "KL",
-                 lambda: gaussian.kl_standard_normal_forward(mu, logvar)[0],
-                 np.sum(np.log(1 / np.sqrt(var)) + (var + mu ** 2) / 2 - 0.5, axis=1))
+    report.forward("gaussian.kl_standard_normal_forward", gaussian.kl_standard_normal_forward,
+                   {"mu": mu, "logvar": logvar},
+                   np.sum(np.log(1 / np.sqrt(var)) + (var + mu ** 2) / 2 - 0.5, axis=1), (mu, var),
+                   "KL")
     report.backward("gaussian.kl_standard_normal_backward",
                     lambda *args: gaussian.kl_standard_normal_forward(*args),
                     lambda dkl, cache: gaussian.kl_standard_normal_backward(dkl, cache),
                     {"mu": mu, "logvar": logvar})
     mu_p, logvar_p = normal(n, latent), rng.uniform(-1, 1, (n, latent))
     var_p = np.exp(logvar_p)
-    report.value("gaussian.kl_diag_gaussians_forward", "KL",
-                 lambda: gaussian.kl_diag_gaussians_forward(mu, logvar, mu_p, logvar_p)[0],
-                 np.sum(np.log(np.sqrt(var_p / var)) + (var + (mu - mu_p) ** 2) / (2 * var_p) - 0.5,
-                        axis=1))
+    report.forward("gaussian.kl_diag_gaussians_forward", gaussian.kl_diag_gaussians_forward,
+                   {"mu_q": mu, "logvar_q": logvar, "mu_p": mu_p, "logvar_p": logvar_p},
+                   np.sum(np.log(np.sqrt(var_p / var)) + (var + (mu - mu_p) ** 2) / (2 * var_p) - 0.5,
+                          axis=1),
+                   (mu - mu_p, 1 / var_p, (var + (mu - mu_p) ** 2) / var_p, logvar, logvar_p), "KL")
     report.backward("gaussian.kl_diag_gaussians_backward",
                     lambda *args: gaussian.kl_diag_gaussians_forward(*args),
                     lambda dkl, cache: gaussian.kl_diag_gaussians_backward(dkl, cache),
@@ -232,9 +320,10 @@ def check_operations(report, rng):
 
     # the Gaussian log-density, and every likelihood
     xg, mean, lv = normal(n, d), normal(n, d), rng.uniform(-1, 1, (n, d))
-    report.value("gaussian.gaussian_log_density_forward", "log N",
-                 lambda: gaussian.gaussian_log_density_forward(xg, mean, lv)[0],
-                 stats.norm.logpdf(xg, mean, np.exp(lv / 2)).sum(axis=1))
+    report.forward("gaussian.gaussian_log_density_forward", gaussian.gaussian_log_density_forward,
+                   {"x": xg, "mean": mean, "logvar": lv},
+                   stats.norm.logpdf(xg, mean, np.exp(lv / 2)).sum(axis=1), (xg - mean, 1 / np.exp(lv)),
+                   "log N")
     report.backward("gaussian.gaussian_log_density_backward",
                     lambda *args: gaussian.gaussian_log_density_forward(*args),
                     lambda dlogp, cache: gaussian.gaussian_log_density_backward(dlogp, cache),
@@ -242,32 +331,116 @@ def check_operations(report, rng):
     xb, logits = (rng.random((n, d)) < 0.5).astype(float), rng.uniform(-3, 3, (n, d))
     for cls in ("BernoulliLikelihood", "BernoulliLikelihoodFast"):
         check_likelihood(report, f"likelihoods.{cls}", lambda cls=cls: getattr(likelihoods, cls)(),
-                         xb, logits, stats.bernoulli.logpmf(xb, expit(logits)).sum(axis=1))
+                         xb, logits, stats.bernoulli.logpmf(xb, expit(logits)).sum(axis=1),
+                         (xb, logits), lambda g: (g.random(logits.shape) < expit(logits)).astype(float))
     check_likelihood(report, "likelihoods.GaussianLikelihood", lambda: likelihoods.GaussianLikelihood(0.5),
-                     xg, mean, stats.norm.logpdf(xg, mean, np.sqrt(0.5)).sum(axis=1), "(var 0.5)")
+                     xg, mean, stats.norm.logpdf(xg, mean, np.sqrt(0.5)).sum(axis=1),
+                     (xg - mean, np.array(1 / 0.5)),
+                     lambda g: mean + np.sqrt(0.5) * g.standard_normal(mean.shape), "(var 0.5)")
     out = np.concatenate([mean, lv], axis=1)
     check_likelihood(report, "likelihoods.GaussianLikelihood",
                      lambda: likelihoods.GaussianLikelihood("learned"), xg, out,
-                     stats.norm.logpdf(xg, mean, np.exp(lv / 2)).sum(axis=1), "(learned)")
+                     stats.norm.logpdf(xg, mean, np.exp(lv / 2)).sum(axis=1),
+                     (xg - mean, 1 / np.exp(lv)),
+                     lambda g: mean + np.exp(lv / 2) * g.standard_normal(mean.shape), "(learned)")
     xs = rng.random((n, d))        # data in (0, 1) for the Frey Face decoder, means sigmoid(a)
-    for obs_var, decoder_out, var, variant in ((0.5, mean, 0.5, "(var 0.5)"),
+    for obs_var, decoder_out, var, variant in ((0.5, mean, np.array(0.5), "(var 0.5)"),
                                                ("learned", out, np.exp(lv), "(learned)")):
         check_likelihood(report, "likelihoods.SigmoidGaussianLikelihood",
                          lambda obs_var=obs_var: likelihoods.SigmoidGaussianLikelihood(obs_var),
                          xs, decoder_out, stats.norm.logpdf(xs, expit(mean), np.sqrt(var)).sum(axis=1),
+                         ((xs - expit(mean), 1 / var), expit(mean)),
+                         lambda g, var=var: expit(mean) + np.sqrt(var) * g.standard_normal(mean.shape),
                          variant)
 
 
-def check_likelihood(report, name, make, x, out, expected, variant=""):
-    """log_prob_forward against scipy, log_prob_backward against differences (w.r.t. out)."""
-    report.value(f"{name}.log_prob_forward", f"log p {variant}".strip(),
-                 lambda: make().log_prob_forward(x, out)[0], expected)
+def twice_into_buffers(backward, dout, cache):
+    """A linear backward run twice into the same (dW, db), as at every training
+    step: what it returns the second time must not depend on the first."""
+    x, W = cache
+    dW, db = np.zeros_like(W), np.zeros(W.shape[1])
+    backward(dout, cache, dW, db)
+    return backward(dout, cache, dW, db)
+
+
+def check_likelihood(report, name, make, x, out, expected, expected_cache, expected_sample,
+                     variant=""):
+    """log_prob_forward against scipy (and its cache), log_prob_backward against
+    differences (w.r.t. out), and sample (the sleep phase's dream) against
+    expected_sample(rng), the draw its docstring writes, from a Generator seeded alike."""
+    report.forward(f"{name}.log_prob_forward", lambda x, out: make().log_prob_forward(x, out),
+                   {"x": x, "out": out}, expected, expected_cache, "log p", variant)
+    report.value(f"{name}.sample", f"x ~ p(x|z) {variant}".strip(),
+                 lambda: make().sample(out, np.random.default_rng(SAMPLE_SEED)),
+                 expected_sample(np.random.default_rng(SAMPLE_SEED)))
     report.backward(f"{name}.log_prob_backward", lambda x, out: make().log_prob_forward(x, out),
                     lambda dlogp, cache: make().log_prob_backward(dlogp, cache),
                     {"x": x, "out": out}, wrt=("out",), variant=variant)
 
 
-# ------------------------------------------------- 2. one backward pass --
+def mlp_reference(network, params, x):
+    """(out, the cache MLP.backward reads) of an MLP, with the formulas above:
+    per layer, (its input h, W) for the linear backward and the activation's cache
+    (None after the last, linear, layer)."""
+    h, cache = x, []
+    n_layers = len(network.sizes) - 1
+    for i in range(n_layers):
+        W, b = network.layer_params(params, i)
+        pre = np.einsum("nd,dh->nh", h, W) + b
+        if i < n_layers - 1:
+            out, act_cache = activation_reference(network.activation, pre)
+        else:
+            out, act_cache = pre, None
+        cache.append(((h, W), act_cache))
+        h = out
+    return h, cache
+
+
+def check_mlp(report, args, rng, n=4, sizes=(5, 4, 3, 2)):
+    """An MLP of the chosen activation: forward and cache, dx, and dW, db for every
+    layer written twice into one reused gradient buffer (as at every training step)."""
+    network = mlp.MLP("net", sizes, args.activation)
+    params = FlatParams(network.param_shapes(), np.float64)
+    network.init_params(params, rng)
+    for name, p in params.items():
+        if name.endswith(".b"):
+            p[...] = rng.uniform(0.05, 0.2, p.shape) * rng.choice([-1.0, 1.0], p.shape)
+    x = rng.standard_normal((n, sizes[0]))
+    if args.activation in ("relu", "leaky_relu"):
+        x = kink_free_input(network, params, x, rng)
+    act = f"({args.activation})"
+    report.forward("mlp.MLP.forward", lambda x: network.forward(params, x), {"x": x},
+                   *mlp_reference(network, params, x), variant=act)
+    report.backward("mlp.MLP.backward", lambda x: network.forward(params, x),
+                    lambda dout, cache: network.backward(params.zeros_like(), dout, cache), {"x": x},
+                    variant=act)
+    dout = rng.standard_normal((n, sizes[-1]))
+    buffer = params.zeros_like()
+
+    def loss_and_grads():
+        out, cache = network.forward(params, x)
+        network.backward(buffer, dout, cache)
+        network.backward(buffer, dout, cache)
+        return np.sum(out * dout), buffer
+
+    def check():
+        return [Row("mlp.MLP.backward", f"d{name} (out= reused)", err, None, err <= TOL)
+                for name, (_, err) in check_parameter_gradients(params, loss_and_grads, STEP).items()]
+    report.guarded("mlp.MLP.backward", "parameters", check)
+
+
+def kink_free_input(network, params, x, rng):
+    """x drawn again until every hidden pre-activation is KINK_MARGIN from 0."""
+    for _ in range(1000):
+        caches = network.forward(params, x)[1]
+        pre = [h @ W + network.layer_params(params, i)[1] for i, ((h, W), _) in enumerate(caches[:-1])]
+        if min(np.min(np.abs(p)) for p in pre) >= KINK_MARGIN:
+            return x
+        x = rng.standard_normal(x.shape)
+    raise SystemExit("no input keeps every ReLU input off its kink; try another --seed")
+
+
+# ------------------------------------------------ 2. one backward pass --
 
 KINK_MARGIN = 1e-3   # |pre-activation| >= this for ReLU/LeakyReLU: a 1e-5 step never crosses 0
 
@@ -307,13 +480,14 @@ def kink_distance(model, x, eps, dream, seed):
         objectives.loss_and_grads(model, x, objective="wake-sleep", eps=eps, trace=trace,
                                   rng=np.random.default_rng(seed))
         inputs += [(model.encoder, trace["x_dream"]), (model.decoder, trace["z_dream"])]
-    distance = np.inf
-    for network, inp in inputs:
-        caches = network.forward(model.params, inp)[1]
-        for i, ((h, W), _) in enumerate(caches[:-1]):            # the hidden layers
-            pre = h @ W + model.params[f"{network.prefix}.{i}.b"]
-            distance = min(distance, float(np.min(np.abs(pre))))
-    return distance
+    return min(min_preactivation(network, model.params, inp) for network, inp in inputs)
+
+
+def min_preactivation(network, params, inp):
+    """The smallest |pre-activation| of the MLP's hidden layers on the input ``inp``."""
+    caches = network.forward(params, inp)[1]
+    return min(float(np.min(np.abs(h @ W + network.layer_params(params, i)[1])))
+               for i, ((h, W), _) in enumerate(caches[:-1]))
 
 
 def model_data(args, rng, k=1):
@@ -328,12 +502,13 @@ def model_data(args, rng, k=1):
     return x, eps[0] if k == 1 else eps
 
 
-OBJECTIVE_FUNCTIONS = {"elbo": "elbo_closed_form_kl", "elbo-mc": "elbo_sampled_kl", "iwae": "iwae"}
+OBJECTIVE_FUNCTIONS = {"elbo": "elbo_closed_form_kl", "elbo-mc": "elbo_sampled_kl", "iwae": "iwae",
+                       "wake-sleep": "wake_sleep"}
 
 
 class ObjectiveReference:
     """The objective written again, independently of objectives.py, as a
-    function of any intermediate of the chain (scipy for the densities):
+    function of any intermediate of the chain (the densities written out):
 
         loss(z, mu, logvar)  with  log p(x|z) = likelihood(x, decoder(z)),
                                    log p(z) = log N(z; 0, I),  log q(z|x) = log N(z; mu, var),
@@ -341,42 +516,100 @@ class ObjectiveReference:
 
     z is an argument of its own, so a derivative with respect to z holds mu
     and logvar fixed, and one with respect to mu at fixed z is the "direct"
-    part; z(mu, logvar) = mu + exp(logvar / 2) eps gives the rest.
+    part; z(mu, logvar) = mu + exp(logvar / 2) eps gives the rest.  For
+    wake-sleep, ``loss`` is the reported -ELBO (recon + KL), whose gradient
+    with respect to log p(x|z) is the wake phase's; ``sleep_loss`` the sleep
+    phase's.
     """
 
     def __init__(self, model, x, eps, objective, beta):
         self.model, self.x, self.eps, self.objective = model, x, eps, objective
         self.beta = beta if objective in ("elbo", "elbo-mc") else 1.0
 
-    def from_logpx(self, logpx, z, mu, logvar):
-        logpz = stats.norm.logpdf(z).sum(axis=-1)                               # (k, N)
-        logq = stats.norm.logpdf(z, mu, np.exp(logvar / 2)).sum(axis=-1)        # (k, N)
-        if self.objective == "elbo":
-            kl = 0.5 * np.sum(np.exp(logvar) + mu ** 2 - 1 - logvar, axis=-1)   # (N,)
-            return -np.mean(logpx) + self.beta * np.mean(kl)
-        if self.objective == "elbo-mc":
-            return np.mean(-logpx + self.beta * (logq - logpz))
-        k = logpx.shape[0]
-        return -np.mean(logsumexp(logpx + logpz - logq, axis=0) - np.log(k))
+    # the forward pass, each piece from the one before
+    def encoder_out(self, x=None):
+        return self.model.encoder.forward(self.model.params, self.x if x is None else x)[0]
 
-    def logpx(self, decoder_out):
-        return self.model.likelihood.log_prob_forward(self.x, decoder_out)[0]
+    def mu_logvar(self, x=None):
+        h = self.encoder_out(x)
+        latent = h.shape[1] // 2
+        return h[:, :latent], h[:, latent:]
+
+    def z(self, mu, logvar):
+        return mu + np.exp(logvar / 2) * self.eps
 
     def decoder_out(self, z):
         k, n, latent = z.shape
         return self.model.decoder.forward(self.model.params, z.reshape(k * n, latent))[0] \
             .reshape(k, n, -1)
 
+    def logpx(self, decoder_out):
+        return self.model.likelihood.log_prob_forward(self.x, decoder_out)[0]
+
+    @staticmethod
+    def logpz(z):
+        return ObjectiveReference.logq(z, 0.0, 0.0)                               # (k, N)
+
+    @staticmethod
+    def logq(z, mu, logvar):
+        """log N(z; mu, diag(exp(logvar))) written out (scipy's logpdf, the same
+        number, costs 50 us a call here, where it is called thousands of times)."""
+        return -0.5 * np.sum((z - mu) ** 2 / np.exp(logvar) + logvar + np.log(2 * np.pi),
+                             axis=-1)                                             # (k, N)
+
+    @staticmethod
+    def kl(mu, logvar):
+        return 0.5 * np.sum(np.exp(logvar) + mu ** 2 - 1 - logvar, axis=-1)      # (N,)
+
+    # the objective from the log-densities
+    def from_log_terms(self, logpx, logpz, logq, mu, logvar):
+        if self.objective in ("elbo", "wake-sleep"):
+            return -np.mean(logpx) + self.beta * np.mean(self.kl(mu, logvar))
+        if self.objective == "elbo-mc":
+            return np.mean(-logpx + self.beta * (logq - logpz))
+        k = logpx.shape[0]
+        return -np.mean(logsumexp(logpx + logpz - logq, axis=0) - np.log(k))
+
+    def from_logpx(self, logpx, z, mu, logvar):
+        return self.from_log_terms(logpx, self.logpz(z), self.logq(z, mu, logvar), mu, logvar)
+
     def loss(self, z, mu, logvar):
         return self.from_logpx(self.logpx(self.decoder_out(z)), z, mu, logvar)
-
-    def z(self, mu, logvar):
-        return mu + np.exp(logvar / 2) * self.eps
 
     def from_encoder_out(self, h):
         latent = h.shape[1] // 2
         mu, logvar = h[:, :latent], h[:, latent:]
         return self.loss(self.z(mu, logvar), mu, logvar)
+
+    # what loss_and_grads reports, and objectives.bound
+    def terms(self):
+        """{"loss", "recon", "kl"} as loss_and_grads reports them."""
+        mu, logvar = self.mu_logvar()
+        z = self.z(mu, logvar)
+        logpx, logpz, logq = self.logpx(self.decoder_out(z)), self.logpz(z), self.logq(z, mu, logvar)
+        closed_form = self.objective in ("elbo", "wake-sleep")
+        kl = np.mean(self.kl(mu, logvar)) if closed_form else np.mean(logq - logpz)
+        return {"loss": self.from_log_terms(logpx, logpz, logq, mu, logvar),
+                "recon": -np.mean(logpx), "kl": kl}
+
+    def log_weights(self):
+        mu, logvar = self.mu_logvar()
+        z = self.z(mu, logvar)
+        return self.logpx(self.decoder_out(z)) + self.logpz(z) - self.logq(z, mu, logvar)
+
+    def bound(self):
+        """The per-example bound objectives.bound gives (beta = 1), (N,)."""
+        if self.objective in ("elbo", "wake-sleep"):
+            mu, logvar = self.mu_logvar()
+            return np.mean(self.logpx(self.decoder_out(self.z(mu, logvar))), axis=0) - self.kl(mu, logvar)
+        logw = self.log_weights()
+        if self.objective == "elbo-mc":
+            return np.mean(logw, axis=0)
+        return logsumexp(logw, axis=0) - np.log(logw.shape[0])
+
+    def sleep_loss(self, z_dream, mu, logvar):
+        """The sleep phase's -(1/n) sum_n log N(z_n; mu_n, var_n) at the encoder's output."""
+        return -np.mean(self.logq(z_dream, mu, logvar))
 
 
 def tail(network, params, start):
@@ -408,33 +641,158 @@ def check_layer_inputs(report, network, params, x_in, dout, loss_of_output, floo
                         {f"({network.prefix}.{i} input)": layer_input}, floor=floor)
 
 
-def check_backward_pass(report, args, rng):
-    """Every intermediate gradient of one backward pass (objectives.py's trace)."""
-    x, eps = model_data(args, rng, args.k)
-    model = small_model(VAE, args, rng, x, eps)
-    beta = args.beta if args.objective in ("elbo", "elbo-mc") else 1.0
-    trace = {}
+def backward_pass_runs(args):
+    """(objective, k) of every run of section 2: with --objective all, the ELBO
+    with k = 1 and every objective with k = --k (wake-sleep has k = 1)."""
+    objectives_run = objectives.OBJECTIVES if args.objective == "all" else (args.objective,)
+    runs = [("elbo", 1)] if args.objective == "all" else []
+    runs += [(objective, 1 if objective == "wake-sleep" else args.k) for objective in objectives_run]
+    return list(dict.fromkeys(runs))
+
+
+def check_backward_passes(report, args, rng):
+    """One backward pass per run of backward_pass_runs, each a subsection."""
+    for objective, k in backward_pass_runs(args):
+        report.subsection(f"{objective}, k {k}")
+        check_backward_pass(report, args, rng, objective, k)
+
+
+def check_backward_pass(report, args, rng, objective, k):
+    """The forward values, then every intermediate gradient, of one backward
+    pass of ``objective`` (objectives.py's trace)."""
+    x, eps = model_data(args, rng, k)
+    model = small_model(VAE, args, rng, x, eps, dream=objective == "wake-sleep")
+    beta = args.beta if objective in ("elbo", "elbo-mc") else 1.0
+    trace, terms = {}, {}
 
     def backward_pass():
-        objectives.loss_and_grads(model, x, objective=args.objective, k=args.k, beta=beta,
-                                  eps=eps, trace=trace)
+        sleep_rng = {"rng": np.random.default_rng(args.seed)} if objective == "wake-sleep" else {}
+        terms.update(objectives.loss_and_grads(model, x, objective=objective, k=k, beta=beta,
+                                               eps=eps, trace=trace, **sleep_rng)[0])
         return []
     report.guarded("objectives.loss_and_grads", "trace", backward_pass)
     if not trace:
         return
-    ref = ObjectiveReference(model, x, trace["eps"], args.objective, beta)
-    mu, logvar, z = trace["mu"], trace["logvar"], trace["z"]
-    floor = loss_floor(ref.loss(z, mu, logvar))
-    objective_fn = f"objectives.{OBJECTIVE_FUNCTIONS[args.objective]}"
-    direct_fn = objective_fn if args.objective == "elbo" else "objectives._backward_through_log_weights"
-    chain = "objectives.backward_through_samples"
+    eps = eps.reshape(k, x.shape[0], -1)
+    ref = ObjectiveReference(model, x, eps, objective, beta)
+    objective_fn = f"objectives.{OBJECTIVE_FUNCTIONS[objective]}"
 
+    def checks():      # a trace that lacks a value, or of the wrong shape, fails a row here
+        check_forward_values(report, args, ref, model, trace, terms, objective_fn)
+        if objective == "wake-sleep":
+            check_wake_sleep_gradients(report, ref, model, trace)
+        else:
+            check_chain_gradients(report, ref, model, trace, objective_fn)
+        return []
+    report.guarded(objective_fn, "trace", checks)
+
+
+def check_forward_values(report, args, ref, model, trace, terms, objective_fn):
+    """The pass's forward values against ObjectiveReference: each piece of
+    objectives.sampled_forward (mu, logvar, z, the decoder's output, log p(x|z)),
+    the log-weights, the sleep phase's dream and loss, the reported terms, the
+    IWAE weights, objectives.bound, and for iwae the evaluation's."""
+    mu, logvar = ref.mu_logvar()
+    z = ref.z(mu, logvar)
+    decoder_out = ref.decoder_out(z)
+    for name, expected in (("mu", mu), ("logvar", logvar), ("z", z), ("decoder_out", decoder_out),
+                           ("logpx", ref.logpx(decoder_out))):
+        report.value("objectives.sampled_forward", name, lambda name=name: trace[name], expected)
+    if ref.objective in ("elbo-mc", "iwae"):
+        report.value("objectives.log_weights", "logw",
+                     lambda: objectives.log_weights(model, ref.x, ref.eps)[0], ref.log_weights())
+    if ref.objective == "wake-sleep":     # the dream: z ~ N(0, I), then x ~ p(x|z), from one rng
+        dream_rng = np.random.default_rng(args.seed)
+        z_dream = dream_rng.standard_normal(trace["z_dream"].shape)
+        x_dream = model.likelihood.sample(ref.decoder_out(z_dream[None])[0], dream_rng)
+        report.value("objectives.sleep_phase", "z_dream", lambda: trace["z_dream"], z_dream)
+        report.value("objectives.sleep_phase", "x_dream", lambda: trace["x_dream"], x_dream)
+        mu_s, logvar_s = ref.mu_logvar(trace["x_dream"])
+        report.value("objectives.sleep_phase", "sleep loss", lambda: trace["sleep_loss"],
+                     ref.sleep_loss(trace["z_dream"], mu_s, logvar_s))
+    expected_terms = ref.terms()
+    for name in ("loss", "recon", "kl"):
+        report.value(objective_fn, name, lambda name=name: terms[name], expected_terms[name])
+    if ref.objective == "iwae":
+        logw = ref.log_weights()
+        report.value(objective_fn, "weights", lambda: trace["weights"],
+                     np.exp(logw - logsumexp(logw, axis=0)))
+    report.value("objectives.bound", "bound", lambda: objectives.bound(model, ref.x, ref.objective, ref.eps),
+                 ref.bound())
+    if ref.objective == "iwae":
+        check_evaluation(report, args, ref, model)
+
+
+def check_evaluation(report, args, ref, model):
+    """The importance-weighted evaluation of log p(x), where the log k of the bound
+    matters most: its fast log-weights, its logsumexp, and the estimate itself
+    (in one piece, and one sample a piece) against the IWAE bound at the eps
+    it draws (example-major, (N, k, L) in C order, as its docstring says)."""
+    logw = ref.log_weights()
+    report.value("objectives.log_weights_fast", "logw",
+                 lambda: objectives.log_weights_fast(model, ref.x, ref.eps), logw)
+    report.value("evaluate.logsumexp_fast", "logsumexp_j logw", lambda: evaluate.logsumexp_fast(logw),
+                 logsumexp(logw, axis=0))
+    k, n, latent = ref.eps.shape
+    eps_eval = np.random.default_rng(args.seed).standard_normal((n, k, latent)).transpose(1, 0, 2)
+    expected = ObjectiveReference(model, ref.x, eps_eval, "iwae", 1.0).bound()
+    report.value("evaluate.importance_weighted_log_likelihood", "log p(x)",
+                 lambda: evaluate.importance_weighted_log_likelihood(
+                     model, ref.x, k, rng=np.random.default_rng(args.seed)), expected)
+    for quantity, batch_elements, workers in (("log p(x)", evaluate.BATCH_ELEMENTS, 1),
+                                              ("log p(x), in pieces", 1, 1),
+                                              ("log p(x), in pieces, 2 threads", 1, 2)):
+        report.value("evaluate.importance_weighted_log_likelihood_fast", quantity,
+                     lambda batch_elements=batch_elements, workers=workers:
+                     evaluate.importance_weighted_log_likelihood_fast(
+                         model, ref.x, k, rng=np.random.default_rng(args.seed),
+                         batch_elements=batch_elements, workers=workers), expected)
+
+
+def gradient_row(report, trace, floor):
+    """row(function, name, value, loss_of_value): trace[name] (a gradient dL/dv,
+    named 'd' + v) against central differences of loss_of_value(v)."""
     def row(function, name, value, loss_of_value):
-        """trace[name] (a gradient dL/dv, named 'd' + v) against differences of loss_of_value(v)."""
         report.backward(function, lambda v: (loss_of_value(v), None),
-                        lambda _, __, name=name: trace[name], {name[1:]: value}, floor=floor)
+                        lambda _, __: trace[name], {name[1:]: value}, floor=floor)
+    return row
 
-    row(objective_fn, "dlogpx", trace["logpx"], lambda v: ref.from_logpx(v, z, mu, logvar))
+
+def check_chain_gradients(report, ref, model, trace, objective_fn):
+    """Every intermediate gradient of backward_through_samples' chain, in the
+    order the backward computes them."""
+    mu, logvar, z, logpx = trace["mu"], trace["logvar"], trace["z"], trace["logpx"]
+    floor = loss_floor(ref.loss(z, mu, logvar))
+    row = gradient_row(report, trace, floor)
+    check_decoder_gradients(report, ref, model, trace, objective_fn, row, floor)
+    direct_fn = objective_fn if ref.objective == "elbo" else "objectives._backward_through_log_weights"
+    chain = "objectives.backward_through_samples"
+    if trace["dz_direct"] is not None:      # log p(z) and log q(z|x) at fixed log p(x|z)
+        row(direct_fn, "dz_direct", z,
+            lambda v: ref.from_log_terms(logpx, ref.logpz(v), ref.logq(v, mu, logvar), mu, logvar))
+    row(chain, "dz", z, lambda v: ref.loss(v, mu, logvar))
+    row(chain, "dmu_via_z", mu, lambda v: ref.loss(ref.z(v, logvar), mu, logvar))
+    row(chain, "dlogvar_via_z", logvar, lambda v: ref.loss(ref.z(mu, v), mu, logvar))
+    row(direct_fn, "dmu_direct", mu, lambda v: ref.loss(z, v, logvar))
+    row(direct_fn, "dlogvar_direct", logvar, lambda v: ref.loss(z, mu, v))
+    row(chain, "dmu", mu, lambda v: ref.loss(ref.z(v, logvar), v, logvar))
+    row(chain, "dlogvar", logvar, lambda v: ref.loss(ref.z(mu, v), mu, v))
+    encoder_out = np.concatenate([mu, logvar], axis=1)
+    row(chain, "dencoder_out", encoder_out, ref.from_encoder_out)
+    check_layer_inputs(report, model.encoder, model.params, ref.x, trace["dencoder_out"],
+                       ref.from_encoder_out, floor)
+
+
+def check_decoder_gradients(report, ref, model, trace, objective_fn, row, floor):
+    """The gradients of the objective on log p(x|z) (and on log p(z), log q(z|x)
+    where it weights them), then back through the likelihood and the decoder
+    to the decoder's layer inputs."""
+    mu, logvar, z, logpx = trace["mu"], trace["logvar"], trace["z"], trace["logpx"]
+    logpz, logq = ref.logpz(z), ref.logq(z, mu, logvar)
+    row(objective_fn, "dlogpx", logpx, lambda v: ref.from_logpx(v, z, mu, logvar))
+    if "dlogpz" in trace:
+        row(objective_fn, "dlogpz", logpz, lambda v: ref.from_log_terms(logpx, v, logq, mu, logvar))
+        row(objective_fn, "dlogq", logq, lambda v: ref.from_log_terms(logpx, logpz, v, mu, logvar))
     row(f"likelihoods.{type(model.likelihood).__name__}.log_prob_backward", "ddecoder_out",
         trace["decoder_out"], lambda v: ref.from_logpx(ref.logpx(v), z, mu, logvar))
     k, n, latent = z.shape
@@ -442,18 +800,27 @@ def check_backward_pass(report, args, rng):
                        trace["ddecoder_out"].reshape(k * n, -1),
                        lambda out: ref.from_logpx(ref.logpx(out.reshape(k, n, -1)), z, mu, logvar),
                        floor)
-    row(chain, "dz", z, lambda v: ref.loss(v, mu, logvar))
-    row("gaussian.reparameterize_backward", "dmu_via_z", mu, lambda v: ref.loss(ref.z(v, logvar), mu, logvar))
-    row("gaussian.reparameterize_backward", "dlogvar_via_z", logvar,
-        lambda v: ref.loss(ref.z(mu, v), mu, logvar))
-    row(direct_fn, "dmu_direct", mu, lambda v: ref.loss(z, v, logvar))
-    row(direct_fn, "dlogvar_direct", logvar, lambda v: ref.loss(z, mu, v))
-    row(chain, "dmu", mu, lambda v: ref.loss(ref.z(v, logvar), v, logvar))
-    row(chain, "dlogvar", logvar, lambda v: ref.loss(ref.z(mu, v), mu, v))
-    encoder_out = np.concatenate([mu, logvar], axis=1)
-    row(chain, "dencoder_out", encoder_out, ref.from_encoder_out)
-    check_layer_inputs(report, model.encoder, model.params, x, trace["dencoder_out"],
-                       ref.from_encoder_out, floor)
+
+
+def check_wake_sleep_gradients(report, ref, model, trace):
+    """The wake phase's gradients down to the decoder's layer inputs, and the
+    sleep phase's, on the dream, down to the encoder's."""
+    mu, logvar, z, latent = trace["mu"], trace["logvar"], trace["z"], model.latent_dim
+    floor = loss_floor(ref.loss(z, mu, logvar))
+    check_decoder_gradients(report, ref, model, trace, "objectives.wake_sleep",
+                            gradient_row(report, trace, floor), floor)
+    z_dream, x_dream = trace["z_dream"], trace["x_dream"]
+    mu_s, logvar_s = ref.mu_logvar(x_dream)
+
+    def sleep_loss(encoder_out):
+        return ref.sleep_loss(z_dream, encoder_out[:, :latent], encoder_out[:, latent:])
+    floor = loss_floor(ref.sleep_loss(z_dream, mu_s, logvar_s))
+    row = gradient_row(report, trace, floor)
+    row("objectives.sleep_phase", "dmu_sleep", mu_s, lambda v: ref.sleep_loss(z_dream, v, logvar_s))
+    row("objectives.sleep_phase", "dlogvar_sleep", logvar_s, lambda v: ref.sleep_loss(z_dream, mu_s, v))
+    check_layer_inputs(report, model.encoder, model.params, x_dream,
+                       np.concatenate([trace["dmu_sleep"], trace["dlogvar_sleep"]], axis=1),
+                       sleep_loss, floor)
 
 
 # -------------------------------------------------------- 3. whole models --
@@ -471,45 +838,96 @@ def loss_floor(loss):
     return FLOOR * max(1.0, abs(float(loss)))
 
 
-def parameter_rows(report, function, model, loss_and_grads, names=None):
-    """One row per parameter tensor (all, or those in ``names``)."""
+def parameter_rows(report, function, model, loss_and_grads, loss, names=None):
+    """One row per parameter tensor (all, or those in ``names``): the gradients
+    of loss_and_grads against central differences of ``loss``, a forward-only
+    reference."""
+    names = list(model.params) if names is None else names
+    params = {name: model.params[name] for name in names}
+
+    def these_grads():
+        value, grads = loss_and_grads()
+        return value, {name: grads[name] for name in names}
+
     def check():
-        floor = loss_floor(loss_and_grads()[0])
-        return [Row(report.current, function, name, err, None, err <= TOL)
-                for name, (_, err) in check_parameter_gradients(model.params, loss_and_grads,
-                                                                STEP, floor).items()
-                if names is None or name in names]
+        floor = loss_floor(loss())
+        return [Row(function, name, err, None, err <= TOL)
+                for name, (_, err) in check_parameter_gradients(params, these_grads, STEP, floor,
+                                                                loss).items()]
     report.guarded(function, "parameters", check)
 
 
+def reused_buffer_row(report, function, model, grads_into, fresh_grads=None):
+    """grads_into(out) -> the gradients, written into ``out`` (a FlatParams).
+    Written twice into one buffer, as at every training step, they must equal
+    fresh_grads() (default grads_into(None): into a new buffer), the gradients
+    the parameter rows checked (2.00: accumulated)."""
+    def check():
+        fresh = np.array((fresh_grads or (lambda: grads_into(None)))().flat, copy=True)
+        buffer = model.params.zeros_like()
+        grads_into(buffer)
+        second = grads_into(buffer).flat
+        error = relative_error(second, fresh)
+        return [Row(function, "grads (out= reused)", error, constant_ratio(second, fresh),
+                    error <= VALUE_TOL)]
+    report.guarded(function, "grads (out= reused)", check)
+
+
 def check_models(report, args, rng):
-    """A VAE under every objective, the Autoencoder: every parameter tensor."""
+    """A VAE under every objective, the Autoencoder: every parameter tensor, and
+    the gradients written twice into one reused buffer."""
     runs = [("elbo", 2, args.beta), ("elbo-mc", 2, args.beta), ("iwae", 3, 1.0)]   # k = 1: section 2
     for objective, k, beta in runs:
         x, eps = model_data(args, rng, k)
         model = small_model(VAE, args, rng, x, eps)
-        parameter_rows(report, f"objectives.{OBJECTIVE_FUNCTIONS[objective]} (k {k})", model,
-                       lambda model=model, x=x, eps=eps, objective=objective, k=k, beta=beta:
-                       _loss(objectives.loss_and_grads(model, x, objective=objective, k=k, beta=beta,
-                                                       eps=eps)))
+        function = f"objectives.{OBJECTIVE_FUNCTIONS[objective]} (k {k})"
+
+        ref = ObjectiveReference(model, x, eps.reshape(k, args.batch, -1), objective, beta)
+
+        def grads_into(out, model=model, x=x, eps=eps, objective=objective, k=k, beta=beta):
+            return objectives.loss_and_grads(model, x, objective=objective, k=k, beta=beta, eps=eps,
+                                             out=out)
+        parameter_rows(report, function, model, lambda grads_into=grads_into: _loss(grads_into(None)),
+                       lambda ref=ref: ref.terms()["loss"])
+        # the public API's path, the gradients written into one reused buffer as
+        # trainer.TrainingStep writes them
+        reused_buffer_row(report, f"vae.VAE.loss_terms_and_grads ({objective}, k {k})", model,
+                          lambda out, model=model, x=x, eps=eps, objective=objective, k=k, beta=beta:
+                          model.loss_terms_and_grads(x, beta=beta, eps=eps, out=out,
+                                                     objective=objective, k=k)[1],
+                          lambda grads_into=grads_into: grads_into(None)[1])
     # wake-sleep descends two losses, one per network: the wake phase's
-    # -log p(x|z) (decoder) and the sleep phase's -log q(z|x) of a dream drawn
-    # afresh from the same seed at every evaluation (encoder)
+    # -log p(x|z) (decoder) and the sleep phase's -log q(z|x) of the dream
+    # (encoder), which the same seed draws again at every evaluation and which
+    # depends on the decoder alone
     x, eps = model_data(args, rng)
     model = small_model(VAE, args, rng, x, eps, dream=True)
-    for phase, loss_key in (("wake", "recon"), ("sleep", "sleep_loss")):
-        def wake_sleep(model=model, x=x, eps=eps, loss_key=loss_key):
-            trace = {}
-            terms, grads = objectives.loss_and_grads(model, x, objective="wake-sleep", eps=eps,
-                                                     trace=trace,
-                                                     rng=np.random.default_rng(args.seed))
-            return {**terms, **trace}[loss_key], grads
-        prefix = "decoder" if phase == "wake" else "encoder"
-        parameter_rows(report, "objectives.wake_sleep" if phase == "wake" else "objectives.sleep_phase",
-                       model, wake_sleep, [n for n in model.params if n.startswith(prefix)])
+    ref = ObjectiveReference(model, x, eps[None], "wake-sleep", 1.0)
+
+    def wake_sleep(out=None, trace=None):
+        return objectives.loss_and_grads(model, x, objective="wake-sleep", eps=eps, trace=trace, out=out,
+                                         rng=np.random.default_rng(args.seed))
+    dream = {}
+    wake_sleep(trace=dream)
+    parameter_rows(report, "objectives.wake_sleep", model, lambda: _loss(wake_sleep()),
+                   lambda: ref.terms()["recon"], [n for n in model.params if n.startswith("decoder")])
+    parameter_rows(report, "objectives.sleep_phase", model, lambda: _loss(wake_sleep()),
+                   lambda: ref.sleep_loss(dream["z_dream"], *ref.mu_logvar(dream["x_dream"])),
+                   [n for n in model.params if n.startswith("encoder")])
+    reused_buffer_row(report, "vae.VAE.loss_terms_and_grads (wake-sleep, k 1)", model,
+                      lambda out: model.loss_terms_and_grads(x, rng=np.random.default_rng(args.seed), eps=eps,
+                                                             out=out, objective="wake-sleep")[1],
+                      lambda: wake_sleep()[1])
     x, _ = model_data(args, rng)
     ae = small_model(Autoencoder, args, rng, x)
-    parameter_rows(report, "autoencoder.Autoencoder.loss_and_grads", ae, lambda: ae.loss_and_grads(x))
+
+    def reconstruction_loss():     # -(1/N) sum_n log p(x_n | z_n = encoder(x_n))
+        out = ae.decoder.forward(ae.params, ae.encoder.forward(ae.params, x)[0])[0]
+        return -np.mean(ae.likelihood.log_prob_forward(x, out)[0])
+    parameter_rows(report, "autoencoder.Autoencoder.loss_and_grads", ae, lambda: ae.loss_and_grads(x),
+                   reconstruction_loss)
+    reused_buffer_row(report, "autoencoder.Autoencoder.loss_and_grads", ae,
+                      lambda out: ae.loss_and_grads(x, out=out)[1])
 
 
 def _loss(terms_and_grads):
@@ -519,8 +937,12 @@ def _loss(terms_and_grads):
 
 # --------------------------------------------------------- 4. optimizers --
 
-def textbook_update(name, p, g, state, t, hyper):
-    """One update of optimizer ``name`` as its paper writes it (float64, no in-place tricks)."""
+def textbook_update(name, p, g, state, t, hyper, weight_decay=0.0):
+    """One update of optimizer ``name`` as its paper writes it (float64, no in-place
+    tricks), on the gradient of loss + weight_decay / 2 ||p||^2; a fast form
+    (``...Fast``) is checked against its textbook update."""
+    name = name.removesuffix("Fast")
+    g = g + weight_decay * p
     if name == "SGD":
         state["velocity"] = hyper["momentum"] * state.get("velocity", 0.0) - hyper["lr"] * g
         return p + state["velocity"]
@@ -536,39 +958,99 @@ def textbook_update(name, p, g, state, t, hyper):
 
 OPTIMIZERS = {   # class name in optim -> hyperparameters; eps as large as |g|, so that
     "SGD": dict(lr=0.1, momentum=0.9),                   # every term of every update matters
+    "SGDFast": dict(lr=0.1, momentum=0.9),
     "Adagrad": dict(lr=0.1, eps=0.1),
+    "AdagradFast": dict(lr=0.1, eps=0.1),
     "Adam": dict(lr=0.1, betas=(0.8, 0.99), eps=0.1),
     "AdamFast": dict(lr=0.1, betas=(0.8, 0.99), eps=0.1),
 }
+WEIGHT_DECAY = 0.5   # wd * p as large as g (|p|, |g| ~ 1), so that a wrong sign or a missing term shows
+SHAPES = {"W": (3, 2), "b": (2,)}
 
 
-def check_optimizers(report, rng, steps=4):
-    """Each optimizer over ``steps`` steps on a FlatParams (the one-buffer path
-    training takes, gradients used as scratch as TrainingStep does), its
-    parameter updates against textbook_update's."""
-    shapes = {"W": (3, 2), "b": (2,)}
+def parameter_layout(layout, values):
+    """The 8 numbers ``values`` as parameters of SHAPES: one buffer (a FlatParams,
+    the path training takes) or a plain dict of tensors (updated tensor by tensor)."""
+    flat = FlatParams(SHAPES, np.float64, values.copy())
+    return flat if layout == "one buffer" else {name: p.copy() for name, p in flat.items()}
+
+
+def flatten(params):
+    return np.concatenate([params[name].ravel() for name in SHAPES])
+
+
+def check_weight_decay(report, rng):
+    """Optimizer._arrays, the one place weight decay is added: the gradient it
+    hands every optimizer's update is g + weight_decay * p, on both paths."""
+    p, g = rng.standard_normal(8), rng.standard_normal(8)
+    for layout in ("one buffer", "per tensor"):
+        def decayed(layout=layout):
+            params, grads = parameter_layout(layout, p), parameter_layout(layout, g)
+            opt = optim.SGD(params, lr=0.1, weight_decay=WEIGHT_DECAY)    # any subclass
+            return np.concatenate([g_used.ravel() for _, g_used, *_ in opt._arrays(grads, False)])
+        report.value("optim.Optimizer._arrays", f"g + wd p, {layout}", decayed, g + WEIGHT_DECAY * p)
+
+
+def check_optimizers(report, args, rng, steps=4):
+    """Each optimizer over ``steps`` steps, its parameter updates against
+    textbook_update's: on one buffer (a FlatParams, the path training takes,
+    gradients used as scratch as TrainingStep does), without and with weight
+    decay; and tensor by tensor (AdamFast with one row per block), with
+    gradients that must come back unchanged (grads_are_scratch=False)."""
+    check_weight_decay(report, rng)
     start = rng.standard_normal(8)
     grads = [rng.standard_normal(8) for _ in range(steps)]
+    runs = [(f"{steps} updates", "one buffer", 0.0),
+            (f"{steps} updates, weight decay", "one buffer", WEIGHT_DECAY),
+            (f"{steps} updates, per tensor", "per tensor", 0.0)]
     for name, hyper in OPTIMIZERS.items():
-        def check(name=name, hyper=hyper):
-            params = FlatParams(shapes, np.float64, start.copy())
-            opt = getattr(optim, name)(params, **hyper)
-            expected, state, got, want = start.copy(), {}, [], []
-            for t, g in enumerate(grads, start=1):
-                before = params.flat.copy()
-                opt.step(FlatParams(shapes, np.float64, g.copy()), grads_are_scratch=True)
-                new = textbook_update(name, expected, g, state, t, hyper)
-                got.append(params.flat - before)
-                want.append(new - expected)
-                expected = new
-            got, want = np.array(got), np.array(want)
-            error = relative_error(got, want)
-            return [Row(report.current, f"optim.{name}", f"{steps} updates", error,
-                        constant_ratio(got, want), error <= VALUE_TOL)]
-        report.guarded(f"optim.{name}", "updates", check)
+        for quantity, layout, weight_decay in runs:
+            def check(name=name, hyper=hyper, quantity=quantity, layout=layout, weight_decay=weight_decay):
+                params = parameter_layout(layout, start)
+                opt = getattr(optim, name)(params, weight_decay=weight_decay, **hyper)
+                scratch = layout == "one buffer"
+                if name == "AdamFast" and not scratch:
+                    opt.BLOCK = 1              # every row of every tensor a block of its own
+                expected, state, got, want, changed = start.copy(), {}, [], [], 0.0
+                for t, g in enumerate(grads, start=1):
+                    before, step_grads = flatten(params), parameter_layout(layout, g)
+                    opt.step(step_grads, grads_are_scratch=scratch)
+                    changed = max(changed, relative_error(flatten(step_grads), g))
+                    new = textbook_update(name, expected, g, state, t, hyper, weight_decay)
+                    got.append(flatten(params) - before)
+                    want.append(new - expected)
+                    expected = new
+                got, want = np.array(got), np.array(want)
+                error = relative_error(got, want)
+                rows = [Row(f"optim.{name}", quantity, error, constant_ratio(got, want),
+                            error <= VALUE_TOL)]
+                if not scratch:
+                    rows.append(Row(f"optim.{name}", "grads unchanged", changed, None, changed == 0))
+                return rows
+            report.guarded(f"optim.{name}", quantity, check)
 
 
 # ------------------------------------------------------------------ main --
+
+@dataclass
+class Section:
+    """One section of the report: its title (formatted with the flags, e.g.
+    {activation}) and check(report, args, rng), which adds its rows."""
+
+    title: str
+    check: object
+
+
+SECTIONS = [
+    Section("Operations, each forward (output and cache) and backward on its own", check_operations),
+    Section("One backward pass per objective ({activation}, {likelihood}, beta {beta:g} where it "
+            "applies): its forward\n   values, then every intermediate gradient against the loss "
+            "as a function of that intermediate", check_backward_passes),
+    Section("Whole models ({activation}, {likelihood}, beta {beta:g}): every parameter tensor under "
+            "every objective", check_models),
+    Section("Optimizers, every update against the textbook formula", check_optimizers),
+]
+
 
 def flag_type(convert, valid, expected):
     """An argparse type: convert(text), accepted when valid(value); else an
@@ -589,6 +1071,10 @@ hidden_sizes = flag_type(lambda text: tuple(int(s) for s in text.split(",") if s
                          "positive sizes like 5 or 8,6")
 positive_int = flag_type(int, lambda value: value >= 1, "a positive integer")
 nonnegative_float = flag_type(float, lambda value: value >= 0, "a number >= 0")
+section_numbers = flag_type(lambda text: tuple(int(s) for s in text.split(",") if s.strip()),
+                            lambda numbers: len(numbers) > 0 and set(numbers) <= set(
+                                range(1, len(SECTIONS) + 1)),
+                            f"section numbers from 1 to {len(SECTIONS)}, like 2 or 1,4")
 
 
 def parser():
@@ -599,16 +1085,20 @@ def parser():
                    help="decoder of the models (default: %(default)s)")
     p.add_argument("--beta", type=nonnegative_float, default=0.5,
                    help="KL weight (default: %(default)s; != 1 so a forgotten beta shows)")
-    p.add_argument("--objective", choices=sorted(OBJECTIVE_FUNCTIONS), default="elbo",
-                   help="objective of the backward pass of section 2 (default: %(default)s)")
-    p.add_argument("--k", type=positive_int, default=1,
-                   help="samples of z per example in section 2 (default: %(default)s)")
+    p.add_argument("--objective", choices=["all", *objectives.OBJECTIVES], default="all",
+                   help="the objective(s) of the backward passes of section 2 (default: %(default)s: "
+                        "elbo with k = 1, then every objective with k = --k)")
+    p.add_argument("--k", type=positive_int, default=3,
+                   help="samples of z per example in section 2 (default: %(default)s; > 1 so that "
+                        "a bug in a sum over the samples or in the IWAE weights shows)")
     p.add_argument("--hidden", type=hidden_sizes, default=(5,),
                    help="hidden layer sizes, e.g. 5 or 8,6 (default: 5)")
     p.add_argument("--latent", type=positive_int, default=2, help="latent size (default: 2)")
     p.add_argument("--input-dim", type=positive_int, default=6, help="data size (default: 6)")
     p.add_argument("--batch", type=positive_int, default=3, help="batch size (default: 3)")
     p.add_argument("--seed", type=int, default=0, help="seed of every draw (default: 0)")
+    p.add_argument("--sections", type=section_numbers, default=tuple(range(1, len(SECTIONS) + 1)),
+                   help="the sections to run, e.g. 2 or 1,4 (default: all)")
     p.add_argument("-x", "--first-failure", action="store_true",
                    help="stop at the first failing row")
     return p
@@ -619,20 +1109,11 @@ def run(args, stream=None):
     stream = sys.stdout if stream is None else stream
     rng = np.random.default_rng(args.seed)
     report = Report(stream, args.first_failure)
-    sections = [
-        ("Operations, each forward/backward pair on its own", lambda: check_operations(report, rng)),
-        (f"One backward pass ({args.objective}, k {args.k}, beta {args.beta:g}, {args.activation}, "
-         f"{args.likelihood}): every intermediate\n   gradient against the loss as a function "
-         "of that intermediate",
-         lambda: check_backward_pass(report, args, rng)),
-        (f"Whole models ({args.activation}, {args.likelihood}, beta {args.beta:g}): every "
-         "parameter tensor under every objective", lambda: check_models(report, args, rng)),
-        ("Optimizers, every update against the textbook formula", lambda: check_optimizers(report, rng)),
-    ]
     try:
-        for number, (title, check) in enumerate(sections, start=1):
-            report.section(number, title)
-            check()
+        for number, section in enumerate(SECTIONS, start=1):
+            if number in args.sections:
+                report.section(number, section.title.format(**vars(args)))
+                section.check(report, args, np.random.default_rng([args.seed, number]))
     except StopAtFirstFailure:
         print("  (stopped at the first failure: -x)", file=stream)
     return report.rows
@@ -647,9 +1128,9 @@ def main(argv=None, stream=None):
             f"(step {STEP:g})",
             "  rel err  max |analytic - numerical| / max(|analytic| + |numerical|, floor), floor "
             f"1e-8 ({FLOOR:g} x |loss| in 2, 3)",
-            f"           a gradient passes at <= {TOL:g}; a forward value or an optimizer update, "
-            f"against its formula written",
-            f"           another way, at <= {VALUE_TOL:g}",
+            f"           a gradient passes at <= {TOL:g}; a forward value, a cache or an optimizer "
+            f"update, against its",
+            f"           formula written another way, at <= {VALUE_TOL:g}",
             "  ratio    analytic / numerical where that is one constant: 2.00 twice too large, "
             "-1.00 sign flipped, 0.00 missing"):
         print(line, file=stream)
@@ -657,7 +1138,8 @@ def main(argv=None, stream=None):
     passed = sum(row.passed for row in rows)
     failed = [row for row in rows if not row.passed]
     print(f"\n{passed} of {len(rows)} passed"
-          + (f"; first failure: {failed[0].function} ({failed[0].quantity})" if failed else "")
+          + (f"; first failure: {failed[0].function} ({failed[0].quantity}) in section "
+             f"{failed[0].section}{', ' + failed[0].run if failed[0].run else ''}" if failed else "")
           + f"; {time.perf_counter() - start:.1f} s", file=stream)
     return 1 if failed else 0
 

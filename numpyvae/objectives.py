@@ -305,7 +305,7 @@ def backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_direct, dlogvar_
     if trace is not None:
         trace.update(mu=fwd.mu, logvar=fwd.logvar, eps=fwd.eps, z=fwd.z,
                      decoder_out=fwd.decoder_out, logpx=fwd.logpx, dlogpx=dlogpx,
-                     ddecoder_out=ddecoder_out, dz=dz, dmu_via_z=dmu_via_z,
+                     ddecoder_out=ddecoder_out, dz_direct=dz_direct, dz=dz, dmu_via_z=dmu_via_z,
                      dlogvar_via_z=dlogvar_via_z, dmu_direct=dmu_direct,
                      dlogvar_direct=dlogvar_direct, dmu=dmu, dlogvar=dlogvar,
                      dencoder_out=dencoder_out)

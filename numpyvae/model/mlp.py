@@ -67,7 +67,8 @@ class MLP:
         return params[w], params[b]
 
     def forward(self, params, x):
-        """x : (N, d_in) -> out : (N, d_out), cache (one entry per layer)."""
+        """x : (N, d_in) -> out : (N, d_out), cache: one entry per layer, (linear_forward's
+        cache (its input h, W), the activation's cache, None after the last layer)."""
         caches = []
         h = x
         n_layers = len(self.sizes) - 1

@@ -17,7 +17,7 @@ def gaussian_log_density_forward(x, mean, logvar):
 
     x, mean : (..., D); logvar : (..., D) or anything that broadcasts (a
     scalar for a fixed variance).  Returns ``(logp, cache)``, logp of shape
-    ``x.shape[:-1]``.
+    ``x.shape[:-1]``, cache = (x - mean, exp(-logvar)).
     """
     diff = x - mean
     precision = np.exp(-logvar)
@@ -92,6 +92,7 @@ def reparameterize_forward(mu, logvar, eps):
 
     mu, logvar, eps : (N, L)  ->  z : (N, L).  z then has mean mu and
     variance exp(logvar) (a standard deviation of exp(logvar / 2)).
+    The cache is (std, eps).
     """
     std = np.exp(0.5 * logvar)
     z = std * eps
@@ -118,6 +119,8 @@ def kl_standard_normal_forward(mu, logvar):
     """KL( N(mu, diag(exp(logvar))) || N(0, I) ) per example, in closed form:
 
         KL = 1/2 * sum_l [ exp(logvar_l) + mu_l^2 - 1 - logvar_l ]    (N,)
+
+    The cache is (mu, var), var = exp(logvar).
     """
     var = np.exp(logvar)
     kl = 0.5 * np.sum(var + mu * mu - 1 - logvar, axis=1)
@@ -161,7 +164,8 @@ def kl_diag_gaussians_forward(mu_q, logvar_q, mu_p, logvar_p):
         KL = 1/2 * sum_l [ logvar_p - logvar_q
                            + (exp(logvar_q) + (mu_q - mu_p)^2) / exp(logvar_p) - 1 ]
 
-    All inputs (N, L) (or broadcastable); returns (N,).
+    All inputs (N, L) (or broadcastable); returns (N,).  The cache is
+    (mu_q - mu_p, 1 / var_p, (var_q + (mu_q - mu_p)^2) / var_p, logvar_q, logvar_p).
     """
     diff = mu_q - mu_p
     inv_var_p = np.exp(-logvar_p)

@@ -34,7 +34,7 @@ LEAKY_RELU_SLOPE = 0.01
 def linear_forward(x, W, b):
     """out = x @ W + b.
 
-    x : (N, D), W : (D, H), b : (H,)  ->  out : (N, H)
+    x : (N, D), W : (D, H), b : (H,)  ->  out : (N, H); the cache is (x, W).
     """
     out = x @ W
     out += b
@@ -93,8 +93,9 @@ def relu_forward(x):
 
 
 def relu_forward_fast(x):
-    """relu_forward with the 0 as a row of zeros, broadcast: NumPy vectorizes
-    np.maximum of two arrays, not of an array and a scalar."""
+    """relu_forward (the same out, and the same cache, out) with the 0 as a row of
+    zeros, broadcast: NumPy vectorizes np.maximum of two arrays, not of an array
+    and a scalar."""
     out = np.maximum(x, np.zeros(x.shape[-1], dtype=x.dtype))
     return out, out
 
@@ -105,7 +106,7 @@ def relu_backward(dout, out):
 
 
 def leaky_relu_forward(x):
-    """out = x if x > 0 else a*x, with slope a = LEAKY_RELU_SLOPE."""
+    """out = x if x > 0 else a*x, with slope a = LEAKY_RELU_SLOPE; the cache is x."""
     return np.where(x > 0, x, LEAKY_RELU_SLOPE * x), x
 
 
@@ -115,7 +116,7 @@ def leaky_relu_backward(dout, x):
 
 
 def tanh_forward(x):
-    """out = tanh(x)."""
+    """out = tanh(x); the cache is out (tanh'(x) = 1 - out^2)."""
     out = np.tanh(x)
     return out, out
 
@@ -126,7 +127,7 @@ def tanh_backward(dout, out):
 
 
 def sigmoid_forward(x):
-    """out = sigmoid(x)."""
+    """out = sigmoid(x); the cache is out (sigmoid'(x) = out (1 - out))."""
     out = sigmoid(x)
     return out, out
 
@@ -137,7 +138,7 @@ def sigmoid_backward(dout, out):
 
 
 def softplus_forward(x):
-    """out = softplus(x) = log(1 + exp(x))."""
+    """out = softplus(x) = log(1 + exp(x)); the cache is x (softplus'(x) = sigmoid(x))."""
     return softplus(x), x
 
 

@@ -153,7 +153,8 @@ class GaussianLikelihood:
         return out, self.fixed_logvar
 
     def log_prob_forward(self, x, out):
-        """x : (..., D), out : (..., K) -> logp : (...,)."""
+        """x : (..., D), out : (..., K) -> logp : (...,); the cache is
+        gaussian_log_density_forward's, (x - mean, exp(-logvar))."""
         mean, logvar = self._split(out)
         return gaussian_log_density_forward(x, mean, logvar)
 
@@ -195,7 +196,8 @@ class SigmoidGaussianLikelihood(GaussianLikelihood):
     name = "gaussian-sigmoid"
 
     def log_prob_forward(self, x, out):
-        """x : (..., D), out : (..., K) -> logp : (...,)."""
+        """x : (..., D), out : (..., K) -> logp : (...,); the cache is
+        (gaussian_log_density_forward's cache, m)."""
         a, logvar = self._split(out)
         m = sigmoid(a)
         logp, gaussian_cache = gaussian_log_density_forward(x, m, logvar)
