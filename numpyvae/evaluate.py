@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from numpyvae import two_layer_objectives
 from numpyvae.objectives import OBJECTIVES, bound, log_weights_fast
 from numpyvae.util.validate import check_choice, check_generator, check_positive_int, check_vae
 
@@ -87,7 +88,7 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
     k = check_positive_int(k, "k")
     batch_elements = check_positive_int(batch_elements, "batch_elements")
     workers = check_positive_int(workers, "workers")
-    n_total, latent = x.shape[0], model.latent_dim
+    n_total, (latent, log_weights_of, _) = x.shape[0], forward_functions(model)
     kc, n_chunk = chunk_sizes(model, k, n_total, batch_elements)
 
     def pieces():
@@ -99,7 +100,7 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
                 # viewed as (m, n, L): sample-major, as log_weights_fast takes it
                 eps = rng.standard_normal((xc.shape[0], min(kc, k - j0), latent),
                                           dtype=model.dtype).transpose(1, 0, 2)
-                yield (i0, j0), (model, xc, eps)
+                yield (i0, j0), (log_weights_of, model, xc, eps)
 
     result = np.empty(n_total, dtype=np.float64)
     for (i0, j0), piece_logw in in_order(_piece_log_weights, pieces(), workers):
@@ -113,11 +114,23 @@ def importance_weighted_log_likelihood(model, x, k=5000, rng=None, batch_element
     return result
 
 
-def _piece_log_weights(model, xc, eps):
-    """log_weights_fast of one piece, (m, n); not finite values are let through
-    (the caller checks the result)."""
+def _piece_log_weights(log_weights_of, model, xc, eps):
+    """log_weights_of (forward_functions') one piece, (m, n); not finite values
+    are let through (the caller checks the result)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # per thread
-        return log_weights_fast(model, xc, eps)
+        return log_weights_of(model, xc, eps)
+
+
+def forward_functions(model):
+    """What the evaluation runs for the model's kind: (noise entries per
+    sample, the forward-only log-weights (k, N), the bound of an objective (N,)).
+
+        VAE            L,         objectives.log_weights_fast,           objectives.bound
+        TwoLayerVAE    L1 + L2,   two_layer_objectives.log_weights,      two_layer_objectives.bound
+    """
+    if model.kind == "two-layer-vae":
+        return model.noise_dim, two_layer_objectives.log_weights, two_layer_objectives.bound
+    return model.latent_dim, log_weights_fast, bound
 
 
 def in_order(function, jobs, workers):
@@ -232,12 +245,13 @@ def evaluate_bound(model, x, objective, k, rng, batch_size=1000):
     check_generator(rng)
     k = check_positive_int(k, "k")
     batch_size = check_positive_int(batch_size, "batch_size")
+    noise_dim, _, bound_of = forward_functions(model)
     total = 0.0
     for i0 in range(0, x.shape[0], batch_size):
         xb = x[i0:i0 + batch_size]
-        eps = rng.standard_normal((k, xb.shape[0], model.latent_dim), dtype=model.dtype)
+        eps = rng.standard_normal((k, xb.shape[0], noise_dim), dtype=model.dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
-            total += float(np.sum(bound(model, xb, objective, eps), dtype=np.float64))
+            total += float(np.sum(bound_of(model, xb, objective, eps), dtype=np.float64))
     model.check_finite(x, {f"the {objective} bound": total})
     return total / x.shape[0]
 
