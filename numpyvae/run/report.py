@@ -11,6 +11,8 @@ def describe(config, model, info, out, done):
     """Two or three lines: the model, data and settings; what the run does, and
     where; what its final evaluation costs (evaluation_notice)."""
     arch = "-".join(str(s) for s in (model.input_dim, *model.hidden_dims, model.latent_dim))
+    if config.stochastic_layers == 2:
+        arch += "".join(f"-{s}" for s in (*model.top_hidden_dims, model.top_latent_dim))
     decoder = config.likelihood
     if config.obs_var is not None:
         decoder += f" (variance {config.obs_var})"
