@@ -277,5 +277,42 @@ def active_units(model, x, threshold=0.01, batch_size=1000):
     (ddof = 0), in float64.  Returns ``(count, variances)``: an int and the
     (L,) float64 A_u.
     """
-    variances = np.var(posterior_means(model, x, batch_size), axis=0, dtype=np.float64)
+    return count_active(posterior_means(model, x, batch_size), threshold)
+
+
+def count_active(means, threshold=0.01):
+    """(count, variances): A_u = Var_x(means[:, u]) (ddof = 0, float64) for the
+    (N, L) posterior means of N examples, and how many exceed ``threshold``."""
+    variances = np.var(means, axis=0, dtype=np.float64)
     return int(np.sum(variances > threshold)), variances
+
+
+def top_posterior_means(model, x, rng, samples=100, rows=100_000):
+    """E_{q(z2|x)}[z2] for a TwoLayerVAE, (N, L2), by Monte Carlo over z1:
+
+        E_{q(z2|x)}[z2] = E_{q(z1|x)}[ E_{q(z2|z1)}[z2] ] = E_{q(z1|x)}[mu2(z1)]
+                        ~ (1/S) sum_s mu2(mu1 + sigma1 * eps_s),   eps_s ~ N(0, I), s = 1..S
+
+    x (N, D) of the model's dtype; S = ``samples`` draws of z1 per example
+    from ``rng``, the top encoder run on at most ``rows`` rows at a time.
+    """
+    check_vae(model, "the top layer's posterior means", kinds=("two-layer-vae",))
+    model.check_input(x)
+    check_generator(rng)
+    samples = check_positive_int(samples, "samples")
+    n_chunk = max(1, check_positive_int(rows, "rows") // samples)
+    means = np.empty((x.shape[0], model.top_latent_dim), dtype=np.float64)
+    for i0 in range(0, x.shape[0], n_chunk):
+        mu1, logvar1 = model.encode(x[i0:i0 + n_chunk])                       # (n, L1)
+        eps = rng.standard_normal((samples, *mu1.shape), dtype=model.dtype)   # (S, n, L1)
+        z1 = mu1 + np.exp(logvar1 / 2) * eps
+        h2 = model.top_encoder.forward(model.params, z1.reshape(-1, model.latent_dim))[0]
+        means[i0:i0 + n_chunk] = h2[:, :model.top_latent_dim].reshape(samples, mu1.shape[0], -1) \
+            .mean(axis=0)
+    return means
+
+
+def top_active_units(model, x, rng, threshold=0.01, samples=100):
+    """The active units of a TwoLayerVAE's top layer, A_u = Var_x(E_{q(z2|x)}[z2_u]) > threshold
+    (top_posterior_means with ``samples`` draws of z1): ``(count, variances)`` as active_units."""
+    return count_active(top_posterior_means(model, x, rng, samples), threshold)

@@ -26,7 +26,8 @@ from scipy.special import logsumexp
 from demo_helpers import load_demo
 from numpyvae import TwoLayerVAE, load_model, objectives, two_layer_objectives
 from numpyvae.data.binarize import binarize
-from numpyvae.evaluate import evaluate_bound, importance_weighted_log_likelihood
+from numpyvae.evaluate import (evaluate_bound, importance_weighted_log_likelihood,
+                               top_posterior_means)
 from numpyvae.gradcheck import check_parameter_gradients
 from numpyvae.optim import Adam
 from numpyvae.run.settings import RunConfig, RunError, build_model
@@ -211,6 +212,21 @@ def test_the_importance_weighted_log_px_agrees_with_quadrature():
     assert elbo < exact[0] - 4 * QUADRATURE_TOL          # the test can tell the two apart
 
 
+def test_the_top_posterior_means_average_mu2_over_q_z1():
+    """With a linear top encoder, E_q(z1|x)[mu2(z1)] = mu2(mu1(x)) exactly: the
+    Monte Carlo average of 20,000 draws lands within 4 standard errors."""
+    model = TwoLayerVAE(5, (4,), 2, dtype=np.float64, seed=1, top_hidden_dims=(),
+                        top_latent_dim=3)
+    x = batch(model, 4)
+    mu1, logvar1 = model.encode(x)
+    exact = model.top_encoder.forward(model.params, mu1)[0][:, :3]
+    w2 = model.params["top_encoder.0.W"][:, :3]                       # (L1, L2)
+    standard_error = np.sqrt(np.exp(logvar1) @ (w2 ** 2) / 20000)      # sd of mu2(z1), / sqrt(S)
+    means = top_posterior_means(model, x, np.random.default_rng(0), samples=20000, rows=30000)
+    assert np.all(np.abs(means - exact) < 4 * standard_error)
+    assert not np.allclose(means, exact, atol=1e-12)                  # it did sample
+
+
 # -------------------------------------------------------- the model around it --
 
 def test_save_and_load_give_the_same_model(tmp_path):
@@ -279,6 +295,8 @@ def test_a_run_trains_evaluates_and_resumes_only_with_the_same_layers(tmp_path):
     final = metrics["final"]
     assert metrics["model"]["kind"] == "two-layer-vae" and metrics["model"]["top_latent_dim"] == 2
     assert np.isfinite(final["test_nll"]) and final["test_nll"] <= final["test_bound_loss"] + 1
+    assert 0 <= final["top_active_units"] <= final["top_latent_dim"] == 2
+    assert len(final["top_active_unit_variances"]) == 2
     resumed = quiet_fit(tiny_config(tmp_path, stochastic_layers=2, top_hidden=(8,),
                                     top_latent_dim=2, objective="iwae", k=2, kl_warmup=0.0,
                                     epochs=2), data, resume=True)

@@ -101,6 +101,9 @@ def summary(final, epochs):
                      f"{format_seconds(final['iw_seconds'])})")
     lines.append(f"  active units   {final['active_units']:5d}/{final['latent_dim']}"
                  "   (Var_x E[z_u|x] > 0.01)")
+    if "top_active_units" in final:
+        lines.append(f"  active units   {final['top_active_units']:5d}/{final['top_latent_dim']}"
+                     "   of z2 (Var_x E[z2_u|x] > 0.01, 100 draws of z1 per image)")
     return "\n".join(lines)
 
 
