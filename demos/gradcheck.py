@@ -26,6 +26,9 @@ row names the broken operation:
    reused buffer;
 4. the optimizers, each update against the textbook formula, without and
    with weight decay, on one buffer and tensor by tensor.
+5. two stochastic layers (two_layer_objectives.py): every intermediate of
+   one backward pass per objective, as in 2, then every parameter tensor
+   under every objective, as in 3.
 
 Each row names the function it checks as it is named in the code, the
 largest relative error |a - n| / max(|a| + |n|, floor) (floor 1e-8; in
@@ -63,12 +66,13 @@ import numpy as np
 from scipy import stats
 from scipy.special import expit, logsumexp
 
-from numpyvae import evaluate, objectives, optim
+from numpyvae import evaluate, objectives, optim, two_layer_objectives
 from numpyvae.ops import gaussian, layers, likelihoods
 from numpyvae.model import mlp
 from numpyvae.model.autoencoder import Autoencoder
 from numpyvae.gradcheck import check_backward, check_parameter_gradients, constant_ratio, relative_error
 from numpyvae.model.params import FlatParams
+from numpyvae.model.two_layer_vae import TwoLayerVAE
 from numpyvae.model.vae import VAE
 
 TOL = 1e-6          # backward rows: max relative error against central differences
@@ -457,12 +461,19 @@ def small_model(cls, args, rng, x, eps=None, dream=False):
     likelihood, obs_var = LIKELIHOODS[args.likelihood]
     model = cls(args.input_dim, args.hidden, args.latent, likelihood, obs_var, args.activation,
                 np.float64, args.seed)
+    return with_small_biases(model, rng, args.activation,
+                             lambda: kink_distance(model, x, eps, dream, args.seed))
+
+
+def with_small_biases(model, rng, activation, distance):
+    """``model`` with small random nonzero biases, drawn again (for ReLU and
+    LeakyReLU) until distance(), the smallest |pre-activation| the checks
+    will see, is at least KINK_MARGIN."""
     for _ in range(1000):
         for name, p in model.params.items():
             if name.endswith(".b"):
                 p[...] = rng.uniform(0.05, 0.2, p.shape) * rng.choice([-1.0, 1.0], p.shape)
-        if args.activation not in ("relu", "leaky_relu") or \
-                kink_distance(model, x, eps, dream, args.seed) >= KINK_MARGIN:
+        if activation not in ("relu", "leaky_relu") or distance() >= KINK_MARGIN:
             return model
     raise SystemExit("no biases keep every ReLU input off its kink; try another --seed")
 
@@ -480,14 +491,18 @@ def kink_distance(model, x, eps, dream, seed):
         objectives.loss_and_grads(model, x, objective="wake-sleep", eps=eps, trace=trace,
                                   rng=np.random.default_rng(seed))
         inputs += [(model.encoder, trace["x_dream"]), (model.decoder, trace["z_dream"])]
-    return min(min_preactivation(network, model.params, inp) for network, inp in inputs)
+    return pre_activation_distance(model.params, inputs)
 
 
-def min_preactivation(network, params, inp):
-    """The smallest |pre-activation| of the MLP's hidden layers on the input ``inp``."""
-    caches = network.forward(params, inp)[1]
-    return min(float(np.min(np.abs(h @ W + network.layer_params(params, i)[1])))
-               for i, ((h, W), _) in enumerate(caches[:-1]))
+def pre_activation_distance(params, inputs):
+    """The smallest |pre-activation| of a hidden layer of each (network, input) of ``inputs``."""
+    distance = np.inf
+    for network, inp in inputs:
+        caches = network.forward(params, inp)[1]
+        for i, ((h, W), _) in enumerate(caches[:-1]):            # the hidden layers
+            pre = h @ W + params[f"{network.prefix}.{i}.b"]
+            distance = min(distance, float(np.min(np.abs(pre))))
+    return distance
 
 
 def model_data(args, rng, k=1):
@@ -1030,6 +1045,228 @@ def check_optimizers(report, args, rng, steps=4):
             report.guarded(f"optim.{name}", quantity, check)
 
 
+# ------------------------------------------------ 5. two stochastic layers --
+
+class TwoLayerReference:
+    """The two-layer objectives written again, independently of
+    two_layer_objectives.py (scipy for the densities), as a function of any
+    node of the graph:
+
+        encoder_out -> mu1, logvar1 -> z1 = mu1 + exp(logvar1 / 2) eps1
+        z1 -> decoder_out -> log p(x|z1);     z1 -> top_encoder_out -> mu2, logvar2
+        z2 = mu2 + exp(logvar2 / 2) eps2 -> top_decoder_out -> prior_mu, prior_logvar
+        log p(z1|z2) = log N(z1; prior_mu, prior_var),  log p(z2) = log N(z2; 0, I),
+        log q(z1|x) = log N(z1; mu1, var1),  log q(z2|z1) = log N(z2; mu2, var2),
+        KL2 = KL(N(mu2, var2) || N(0, I))
+
+    ``evaluate(**given)`` computes every node from x and eps unless it is
+    given.  A consumer's own copy of a node is the node "<name>_via_<consumer>"
+    (z1_via_decoder, z1_via_top_encoder, z1_via_logpz1, z1_via_logq1,
+    z2_via_top_decoder, z2_via_logpz2, z2_via_logq2, mu1_via_z1, logvar1_via_z1,
+    mu2_via_z2, logvar2_via_z2) or, for the means and log-variances where log q
+    (and KL2) read them, "<name>_direct": so the derivative with respect to a
+    node is the total derivative backward_through_layers computes at it, and
+    that with respect to a copy is one path's share.
+    """
+
+    def __init__(self, model, x, eps, objective, beta):
+        self.model, self.x, self.objective = model, x, objective
+        self.beta = beta if objective in ("elbo", "elbo-mc") else 1.0
+        self.eps1, self.eps2 = eps[..., :model.latent_dim], eps[..., model.latent_dim:]
+
+    def network(self, mlp_net, inp):
+        """An MLP on (k, N, width) or (N, width) input, its output of the same leading shape."""
+        out = mlp_net.forward(self.model.params, inp.reshape(-1, inp.shape[-1]))[0]
+        return out.reshape(*inp.shape[:-1], -1)
+
+    def evaluate(self, **given):
+        """(loss, nodes): the loss with the ``given`` nodes held at their values, and every node."""
+        m, v = self.model, dict(given)
+
+        def node(name, compute):
+            if name not in v:
+                v[name] = compute()
+            return v[name]
+
+        def copy(name, consumer):
+            return v.get(f"{name}_{consumer}", v[name])
+
+        def log_normal(z, mu, logvar):
+            return stats.norm.logpdf(z, mu, np.exp(logvar / 2)).sum(axis=-1)
+
+        l1, l2 = m.latent_dim, m.top_latent_dim
+        h1 = node("encoder_out", lambda: m.encoder.forward(m.params, self.x)[0])
+        node("mu1", lambda: h1[:, :l1])
+        node("logvar1", lambda: h1[:, l1:])
+        node("z1", lambda: copy("mu1", "via_z1") + np.exp(copy("logvar1", "via_z1") / 2) * self.eps1)
+        node("decoder_out", lambda: self.network(m.decoder, copy("z1", "via_decoder")))
+        node("logpx", lambda: m.likelihood.log_prob_forward(self.x, v["decoder_out"])[0])
+        h2 = node("top_encoder_out", lambda: self.network(m.top_encoder, copy("z1", "via_top_encoder")))
+        node("mu2", lambda: h2[..., :l2])
+        node("logvar2", lambda: h2[..., l2:])
+        node("z2", lambda: copy("mu2", "via_z2") + np.exp(copy("logvar2", "via_z2") / 2) * self.eps2)
+        hp = node("top_decoder_out", lambda: self.network(m.top_decoder, copy("z2", "via_top_decoder")))
+        node("prior_mu", lambda: hp[..., :l1])
+        node("prior_logvar", lambda: hp[..., l1:])
+        node("logpz1", lambda: log_normal(copy("z1", "via_logpz1"), v["prior_mu"], v["prior_logvar"]))
+        node("logpz2", lambda: stats.norm.logpdf(copy("z2", "via_logpz2")).sum(axis=-1))
+        mu1, logvar1 = copy("mu1", "direct"), copy("logvar1", "direct")
+        node("logq1", lambda: log_normal(copy("z1", "via_logq1"), mu1, logvar1))
+        mu2, logvar2 = copy("mu2", "direct"), copy("logvar2", "direct")
+        node("logq2", lambda: log_normal(copy("z2", "via_logq2"), mu2, logvar2))
+        node("kl2", lambda: 0.5 * np.sum(np.exp(logvar2) + mu2 ** 2 - 1 - logvar2, axis=-1))
+        return self.loss_of_terms(v), v
+
+    def loss_of_terms(self, v):
+        px, pz1, pz2, q1, q2, kl2 = (v[t] for t in ("logpx", "logpz1", "logpz2", "logq1", "logq2", "kl2"))
+        if self.objective == "elbo":
+            return np.mean(-px + self.beta * (q1 - pz1 + kl2))
+        if self.objective == "elbo-mc":
+            return np.mean(-px + self.beta * (q1 + q2 - pz1 - pz2))
+        k = px.shape[0]
+        return -np.mean(logsumexp(px + pz1 + pz2 - q1 - q2, axis=0) - np.log(k))
+
+    def loss(self, **given):
+        return self.evaluate(**given)[0]
+
+
+def two_layer_model(args, rng, x, eps):
+    """A float64 TwoLayerVAE of the chosen lower sizes; the top layer one wider
+    (hidden sizes + 1, L2 = L1 + 1), so that a transposed shape cannot pass.
+
+    Every network's output layer is scaled by 1/4: at random weights, the
+    log-variances of three Gaussians in a chain (q(z1|x), q(z2|z1), p(z1|z2))
+    compound, and a ReLU model can give z2 in the hundreds and a log p(z1|z2)
+    of 1e94, whose curvature swamps any central difference.
+    """
+    likelihood, obs_var = LIKELIHOODS[args.likelihood]
+    model = TwoLayerVAE(args.input_dim, args.hidden, args.latent, likelihood, obs_var,
+                        args.activation, np.float64, args.seed,
+                        top_hidden_dims=tuple(h + 1 for h in args.hidden),
+                        top_latent_dim=args.latent + 1)
+    for network in (model.encoder, model.decoder, model.top_encoder, model.top_decoder):
+        network.layer_params(model.params, -1)[0][...] *= 0.25
+
+    def distance():
+        fwd = two_layer_objectives.two_layer_forward(model, x, eps.reshape(-1, x.shape[0], eps.shape[-1]))
+        z1, z2 = fwd.z1.reshape(-1, model.latent_dim), fwd.z2.reshape(-1, model.top_latent_dim)
+        return pre_activation_distance(model.params, [(model.encoder, x), (model.decoder, z1),
+                                                      (model.top_encoder, z1),
+                                                      (model.top_decoder, z2)])
+    return with_small_biases(model, rng, args.activation, distance)
+
+
+def two_layer_data(args, rng, k):
+    """A batch x (N, D) and eps for two_layer_model: (N, L1 + L2) for k = 1, else (k, N, L1 + L2)."""
+    x, _ = model_data(args, rng)
+    eps = rng.standard_normal((k, args.batch, 2 * args.latent + 1))
+    return x, eps[0] if k == 1 else eps
+
+
+def check_two_layer_pass(report, args, rng, objective, k):
+    """Every intermediate gradient of one two-layer backward pass of ``objective``
+    (the trace of two_layer_objectives.backward_through_layers), in backward order."""
+    x, eps = two_layer_data(args, rng, k)
+    model = two_layer_model(args, rng, x, eps)
+    beta = args.beta if objective in ("elbo", "elbo-mc") else 1.0
+    trace = {}
+
+    def backward_pass():
+        two_layer_objectives.loss_and_grads(model, x, objective=objective, k=k, beta=beta,
+                                            eps=eps, trace=trace)
+        return []
+    report.guarded("two_layer_objectives.loss_and_grads", "trace", backward_pass)
+    if not trace:
+        return
+    ref = TwoLayerReference(model, x, eps.reshape(k, args.batch, -1), objective, beta)
+    loss, nodes = ref.evaluate()
+    floor = loss_floor(loss)
+    objective_fn = f"two_layer_objectives.{OBJECTIVE_FUNCTIONS[objective]}"
+    chain = "two_layer_objectives.backward_through_layers"
+    gauss = "gaussian.log_density_at_sample_backward"
+    kl2_fn = "gaussian.kl_standard_normal_backward" if objective == "elbo" else gauss
+
+    def row(function, name):
+        """trace['d' + name] against differences of the loss in the node ``name``."""
+        base = name.split("_via_")[0].removesuffix("_direct")
+        report.backward(function, lambda v: (ref.loss(**{name: v}), None),
+                        lambda _, __: trace["d" + name], {name: nodes[base]}, floor=floor)
+
+    def layer_inputs(network, inp, dout_name, node_name):
+        """Every hidden layer's input of one network: inp (..., width) as rows."""
+        rows = inp.reshape(-1, inp.shape[-1])
+        check_layer_inputs(report, network, model.params, rows,
+                           trace[dout_name].reshape(rows.shape[0], -1),
+                           lambda out: ref.loss(**{node_name: out.reshape(nodes[node_name].shape)}),
+                           floor)
+
+    for term in ("logpx", "logpz1", "logpz2", "logq1", "logq2", "kl2"):
+        row(objective_fn, term)
+    row(f"likelihoods.{type(model.likelihood).__name__}.log_prob_backward", "decoder_out")
+    layer_inputs(model.decoder, nodes["z1"], "ddecoder_out", "decoder_out")
+    row("mlp.MLP.backward", "z1_via_decoder")
+    row("gaussian.gaussian_log_density_backward", "prior_mu")
+    row("gaussian.gaussian_log_density_backward", "prior_logvar")
+    row(chain, "z1_via_logpz1")
+    row(chain, "top_decoder_out")
+    layer_inputs(model.top_decoder, nodes["z2"], "dtop_decoder_out", "top_decoder_out")
+    row("mlp.MLP.backward", "z2_via_top_decoder")
+    row("gaussian.standard_normal_log_density_backward", "z2_via_logpz2")
+    row(gauss, "z2_via_logq2")
+    row(chain, "z2")
+    row("gaussian.reparameterize_backward", "mu2_via_z2")
+    row("gaussian.reparameterize_backward", "logvar2_via_z2")
+    row(kl2_fn, "mu2_direct")
+    row(kl2_fn, "logvar2_direct")
+    row(chain, "mu2")
+    row(chain, "logvar2")
+    row(chain, "top_encoder_out")
+    layer_inputs(model.top_encoder, nodes["z1"], "dtop_encoder_out", "top_encoder_out")
+    row("mlp.MLP.backward", "z1_via_top_encoder")
+    row(gauss, "z1_via_logq1")
+    row(chain, "z1")
+    row("gaussian.reparameterize_backward", "mu1_via_z1")
+    row("gaussian.reparameterize_backward", "logvar1_via_z1")
+    row(gauss, "mu1_direct")
+    row(gauss, "logvar1_direct")
+    row(chain, "mu1")
+    row(chain, "logvar1")
+    row(chain, "encoder_out")
+    layer_inputs(model.encoder, x, "dencoder_out", "encoder_out")
+
+
+def check_two_layer_models(report, args, rng):
+    """A TwoLayerVAE under every objective, k > 1: every parameter tensor."""
+    for objective, k, beta in (("elbo", 2, args.beta), ("elbo-mc", 2, args.beta), ("iwae", 3, 1.0)):
+        x, eps = two_layer_data(args, rng, k)
+        model = two_layer_model(args, rng, x, eps)
+        ref = TwoLayerReference(model, x, eps.reshape(k, args.batch, -1), objective, beta)
+
+        def grads_into(out, model=model, x=x, eps=eps, objective=objective, k=k, beta=beta):
+            return two_layer_objectives.loss_and_grads(model, x, objective=objective, k=k,
+                                                       beta=beta, eps=eps, out=out)
+        parameter_rows(report, f"two_layer_objectives.{OBJECTIVE_FUNCTIONS[objective]} (k {k})",
+                       model, lambda grads_into=grads_into: _loss(grads_into(None)),
+                       lambda ref=ref: ref.loss())
+        reused_buffer_row(report, f"vae.VAE.loss_terms_and_grads (two layers, {objective}, k {k})",
+                          model, lambda out, model=model, x=x, eps=eps, objective=objective, k=k,
+                          beta=beta: model.loss_terms_and_grads(x, beta=beta, eps=eps, out=out,
+                                                                objective=objective, k=k)[1],
+                          lambda grads_into=grads_into: grads_into(None)[1])
+
+
+def check_two_layers(report, args, rng):
+    """Section 5: a two-layer backward pass op by op for each objective (k > 1),
+    then whole models."""
+    objectives_run = two_layer_objectives.OBJECTIVES if args.objective == "all" else (
+        (args.objective,) if args.objective in two_layer_objectives.OBJECTIVES else ())
+    for objective in objectives_run:
+        report.subsection(f"two layers, {objective}, k {args.k}")
+        check_two_layer_pass(report, args, rng, objective, args.k)
+    report.subsection("two layers, whole models")
+    check_two_layer_models(report, args, rng)
+
+
 # ------------------------------------------------------------------ main --
 
 @dataclass
@@ -1049,6 +1286,9 @@ SECTIONS = [
     Section("Whole models ({activation}, {likelihood}, beta {beta:g}): every parameter tensor under "
             "every objective", check_models),
     Section("Optimizers, every update against the textbook formula", check_optimizers),
+    Section("Two stochastic layers ({activation}, {likelihood}, beta {beta:g} where it applies): "
+            "every intermediate of one\n   backward pass per objective, then every parameter "
+            "tensor under every objective", check_two_layers),
 ]
 
 

@@ -5,6 +5,7 @@
     python demos/train_mnist.py --binarize dynamic --optimizer adagrad --lr 0.01 --hidden 500
     python demos/train_mnist.py --resume --epochs 20         # continue runs/mnist to 20 epochs
     python demos/train_mnist.py --objective iwae --k 5       # the IWAE bound (Burda et al. 2016)
+    python demos/train_mnist.py --objective iwae --k 5 --stochastic-layers 2 --latent-dim 100
     python demos/train_mnist.py --dataset frey --likelihood gaussian-sigmoid --out runs/frey
 
 Defaults reproduce the PyTorch VAE example: 784-400-20 ReLU, Bernoulli
@@ -76,6 +77,16 @@ def parser():
                        help="dimension of z (default: %(default)s)")
     model.add_argument("--activation", choices=sorted(ACTIVATIONS), default=DEFAULTS.activation,
                        help="hidden-layer activation (default: %(default)s)")
+    model.add_argument("--stochastic-layers", type=int, choices=(1, 2),
+                       default=DEFAULTS.stochastic_layers,
+                       help="1: the VAE; 2: two stochastic layers (Burda et al. 2016), "
+                            "x -> --hidden -> z1 (--latent-dim) -> --top-hidden -> z2 "
+                            "(--top-latent-dim) (default: %(default)s)")
+    model.add_argument("--top-hidden", type=hidden_sizes, default=None,
+                       help="with --stochastic-layers 2: hidden sizes between z1 and z2 "
+                            "(default: 100,100)")
+    model.add_argument("--top-latent-dim", type=int, default=None, metavar="L2",
+                       help="with --stochastic-layers 2: dimension of z2 (default: 50)")
     model.add_argument("--likelihood", choices=LIKELIHOODS, default=DEFAULTS.likelihood,
                        help="the decoder p(x|z) (default: %(default)s)")
     model.add_argument("--obs-var", type=obs_var, default=None, metavar="VAR",

@@ -12,8 +12,9 @@ from numpyvae.model.autoencoder import Autoencoder
 from numpyvae.model.encoder_decoder import load_model
 from numpyvae.optim import SGD, Adagrad, AdagradFast, Adam, AdamFast, SGDFast
 from numpyvae.model.params import FlatParams
+from numpyvae.model.two_layer_vae import TwoLayerVAE
 from numpyvae.model.vae import VAE
 
-__all__ = ["VAE", "Autoencoder", "load_model", "Adam", "AdamFast", "Adagrad", "AdagradFast", "SGD",
-           "SGDFast", "FlatParams"]
+__all__ = ["VAE", "TwoLayerVAE", "Autoencoder", "load_model", "Adam", "AdamFast", "Adagrad",
+           "AdagradFast", "SGD", "SGDFast", "FlatParams"]
 __version__ = "0.1.0"

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy.special import logsumexp
 
+from numpyvae import two_layer_objectives
 from numpyvae.objectives import OBJECTIVES, bound, log_weights, log_weights_fast
 from numpyvae.util.validate import check_choice, check_generator, check_positive_int, check_vae
 
@@ -55,10 +56,11 @@ def importance_weighted_log_likelihood(model, x, eval_k=5000, rng=None):
     check_vae(model, "evaluation")
     model.check_input(x)
     k = check_positive_int(eval_k, "eval_k")
-    eps = check_generator(rng).standard_normal((x.shape[0], k, model.latent_dim),
+    noise_dim, log_weights_of, _, _ = forward_functions(model)
+    eps = check_generator(rng).standard_normal((x.shape[0], k, noise_dim),
                                                dtype=model.dtype)        # (N, k, L)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
-        logw, _ = log_weights(model, x, eps.transpose(1, 0, 2))         # (k, N)
+        logw = log_weights_of(model, x, eps.transpose(1, 0, 2))         # (k, N)
         log_px = logsumexp(logw.astype(np.float64), axis=0) - math.log(k)
     model.check_finite(x, {"the importance-weighted log p(x)": log_px})
     return log_px
@@ -122,7 +124,7 @@ def importance_weighted_log_likelihood_fast(model, x, eval_k=5000, rng=None,
     k = check_positive_int(eval_k, "eval_k")
     batch_elements = check_positive_int(batch_elements, "batch_elements")
     workers = check_positive_int(workers, "workers")
-    n_total, latent = x.shape[0], model.latent_dim
+    n_total, (latent, _, log_weights_of, _) = x.shape[0], forward_functions(model)
     kc, n_chunk = chunk_sizes(model, k, n_total, batch_elements)
 
     def pieces():
@@ -134,7 +136,7 @@ def importance_weighted_log_likelihood_fast(model, x, eval_k=5000, rng=None,
                 # viewed as (m, n, L): sample-major, as log_weights_fast takes it
                 eps = rng.standard_normal((xc.shape[0], min(kc, k - j0), latent),
                                           dtype=model.dtype).transpose(1, 0, 2)
-                yield (i0, j0), (model, xc, eps)
+                yield (i0, j0), (log_weights_of, model, xc, eps)
 
     result = np.empty(n_total, dtype=np.float64)
     for (i0, j0), piece_logw in in_order(_piece_log_weights, pieces(), workers):
@@ -148,11 +150,25 @@ def importance_weighted_log_likelihood_fast(model, x, eval_k=5000, rng=None,
     return result
 
 
-def _piece_log_weights(model, xc, eps):
-    """log_weights_fast of one piece, (m, n); not finite values are let through
-    (the caller checks the result)."""
+def _piece_log_weights(log_weights_of, model, xc, eps):
+    """log_weights_of (forward_functions') one piece, (m, n); not finite values
+    are let through (the caller checks the result)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # per thread
-        return log_weights_fast(model, xc, eps)
+        return log_weights_of(model, xc, eps)
+
+
+def forward_functions(model):
+    """What the evaluation runs for the model's kind: (noise entries per sample,
+    the forward-only log-weights (k, N) as the textbook writes them, their
+    fast form, the bound of an objective (N,)).
+
+        VAE          L,        objectives.log_weights, log_weights_fast, objectives.bound
+        TwoLayerVAE  L1 + L2,  two_layer_objectives.log_weights (both forms), .bound
+    """
+    if model.kind == "two-layer-vae":
+        return (model.noise_dim, two_layer_objectives.log_weights,
+                two_layer_objectives.log_weights, two_layer_objectives.bound)
+    return model.latent_dim, (lambda *args: log_weights(*args)[0]), log_weights_fast, bound
 
 
 def in_order(function, jobs, workers):
@@ -267,12 +283,13 @@ def evaluate_bound(model, x, objective, k, rng, batch_size=1000):
     check_generator(rng)
     k = check_positive_int(k, "k")
     batch_size = check_positive_int(batch_size, "batch_size")
+    noise_dim, _, _, bound_of = forward_functions(model)
     total = 0.0
     for i0 in range(0, x.shape[0], batch_size):
         xb = x[i0:i0 + batch_size]
-        eps = rng.standard_normal((k, xb.shape[0], model.latent_dim), dtype=model.dtype)
+        eps = rng.standard_normal((k, xb.shape[0], noise_dim), dtype=model.dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # checked below
-            total += float(np.sum(bound(model, xb, objective, eps), dtype=np.float64))
+            total += float(np.sum(bound_of(model, xb, objective, eps), dtype=np.float64))
     model.check_finite(x, {f"the {objective} bound": total})
     return total / x.shape[0]
 
@@ -298,5 +315,42 @@ def active_units(model, x, threshold=0.01, batch_size=1000):
     (ddof = 0), in float64.  Returns ``(count, variances)``: an int and the
     (L,) float64 A_u.
     """
-    variances = np.var(posterior_means(model, x, batch_size), axis=0, dtype=np.float64)
+    return count_active(posterior_means(model, x, batch_size), threshold)
+
+
+def count_active(means, threshold=0.01):
+    """(count, variances): A_u = Var_x(means[:, u]) (ddof = 0, float64) for the
+    (N, L) posterior means of N examples, and how many exceed ``threshold``."""
+    variances = np.var(means, axis=0, dtype=np.float64)
     return int(np.sum(variances > threshold)), variances
+
+
+def top_posterior_means(model, x, rng, samples=100, rows=100_000):
+    """E_{q(z2|x)}[z2] for a TwoLayerVAE, (N, L2), by Monte Carlo over z1:
+
+        E_{q(z2|x)}[z2] = E_{q(z1|x)}[ E_{q(z2|z1)}[z2] ] = E_{q(z1|x)}[mu2(z1)]
+                        ~ (1/S) sum_s mu2(mu1 + sigma1 * eps_s),   eps_s ~ N(0, I), s = 1..S
+
+    x (N, D) of the model's dtype; S = ``samples`` draws of z1 per example
+    from ``rng``, the top encoder run on at most ``rows`` rows at a time.
+    """
+    check_vae(model, "the top layer's posterior means", kinds=("two-layer-vae",))
+    model.check_input(x)
+    check_generator(rng)
+    samples = check_positive_int(samples, "samples")
+    n_chunk = max(1, check_positive_int(rows, "rows") // samples)
+    means = np.empty((x.shape[0], model.top_latent_dim), dtype=np.float64)
+    for i0 in range(0, x.shape[0], n_chunk):
+        mu1, logvar1 = model.encode(x[i0:i0 + n_chunk])                       # (n, L1)
+        eps = rng.standard_normal((samples, *mu1.shape), dtype=model.dtype)   # (S, n, L1)
+        z1 = mu1 + np.exp(logvar1 / 2) * eps
+        h2 = model.top_encoder.forward(model.params, z1.reshape(-1, model.latent_dim))[0]
+        means[i0:i0 + n_chunk] = h2[:, :model.top_latent_dim].reshape(samples, mu1.shape[0], -1) \
+            .mean(axis=0)
+    return means
+
+
+def top_active_units(model, x, rng, threshold=0.01, samples=100):
+    """The active units of a TwoLayerVAE's top layer, A_u = Var_x(E_{q(z2|x)}[z2_u]) > threshold
+    (top_posterior_means with ``samples`` draws of z1): ``(count, variances)`` as active_units."""
+    return count_active(top_posterior_means(model, x, rng, samples), threshold)

@@ -81,7 +81,7 @@ def loss_and_grads(model, x, *, rng=None, beta=1.0, eps=None, out=None, objectiv
     the sampled log q - log p(z) for 'elbo-mc' and 'iwae'); grads has the
     layout of model.params.
     """
-    check_vae(model, f"the {objective!r} objective")
+    check_vae(model, f"the {objective!r} objective", kinds=("vae",))
     k, beta = check_objective(objective, k, beta)
     free_bits = check_free_bits(free_bits, objective)
     model.check_input(x)
@@ -132,10 +132,11 @@ def objective_loss_and_grads(model, x, eps, rng, objective, beta, out=None, trac
     return objective_fn(model, x, eps, beta=beta, out=out, trace=trace)
 
 
-def draw_eps(model, n, k, rng, eps):
+def draw_eps(model, n, k, rng, eps, width=None):
     """The noise as a (k, n, L) array: drawn from ``rng`` (in that C order), or
-    ``eps`` checked, (n, L) when k == 1 (returned as a (1, n, L) view), (k, n, L) else."""
-    shape = (k, n, model.latent_dim)
+    ``eps`` checked, (n, L) when k == 1 (returned as a (1, n, L) view), (k, n, L) else.
+    L is ``width`` if given (two stochastic layers: L1 + L2), else model.latent_dim."""
+    shape = (k, n, model.latent_dim if width is None else width)
     if eps is None:
         if rng is None:
             raise ValueError("pass rng= (a numpy.random.Generator) or eps= (the noise of z)")

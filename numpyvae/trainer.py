@@ -11,9 +11,9 @@ One step (TrainingStep), on a batch of B examples of the uint8 data set x (N, D)
     x_u8   = x[idx]                           (B, D)   uint8, np.take into a preallocated buffer
     xb     = binarize(x_u8, mode, rng)        (B, D)   model dtype, into a preallocated buffer
     beta_t = kl_weight(t, beta, warmup_steps)          t = 0, 1, 2, ... the global step
-    eps    = rng.standard_normal((k, B, L))           the noise of z
-    terms, grads = objective_loss_and_grads(model, xb, eps, rng, objective, beta_t,
-                                            out=grads, free_bits=free_bits)   objectives.py
+    eps    = rng.standard_normal((k, B, L))           the noise of z (L = model.noise_dim)
+    terms, grads = model.objectives.objective_loss_and_grads(model, xb, eps, rng, objective,
+                        beta_t, out=grads, free_bits=free_bits)   objectives.py (one layer)
     model.check_loss_finite(xb, terms, grads)          the one check of a step
     optimizer.step(grads, grads_are_scratch=True, grads_checked=True)   one grads, reused
 
@@ -62,7 +62,7 @@ import time
 import numpy as np
 
 from numpyvae.data.binarize import binarize
-from numpyvae.objectives import check_free_bits, check_objective, objective_loss_and_grads
+from numpyvae.objectives import check_free_bits, check_objective
 from numpyvae.util.validate import NonFiniteError, check_vae
 
 
@@ -136,11 +136,12 @@ class TrainingStep:
         np.take(x, idx, axis=0, out=self.x_u8[:m], mode="clip")
         xb = binarize(self.x_u8[:m], self.binarize_mode, rng=rng, dtype=self.model.dtype,
                       out=self.x_in[:m])
-        eps = rng.standard_normal((self.k, m, self.model.latent_dim), dtype=self.model.dtype)
+        eps = rng.standard_normal((self.k, m, self.model.noise_dim), dtype=self.model.dtype)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            terms, grads = objective_loss_and_grads(self.model, xb, eps, rng, self.objective,
-                                                    beta, out=self.grads,
-                                                    free_bits=self.free_bits)
+            # the model's objectives module: objectives.py, two_layer_objectives.py
+            terms, grads = self.model.objectives.objective_loss_and_grads(
+                self.model, xb, eps, rng, self.objective, beta, out=self.grads,
+                free_bits=self.free_bits)
         # the model raises NonFiniteError, naming what overflowed, rather than return NaN or inf
         self.model.check_loss_finite(xb, terms, grads)
         self.optimizer.step(grads, grads_are_scratch=True, grads_checked=True)

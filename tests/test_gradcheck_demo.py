@@ -473,7 +473,7 @@ def test_sections_runs_only_the_sections_asked_for():
 
 
 @pytest.mark.parametrize("flag", ["--beta=-1", "--hidden=0", "--k=0", "--activation=swish",
-                                  "--likelihood=poisson", "--batch=x", "--sections=5",
+                                  "--likelihood=poisson", "--batch=x", "--sections=6",
                                   "--objective=vae"])
 def test_bad_flags_exit_2(flag, capsys):
     with pytest.raises(SystemExit) as e:

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae import trainer
+from numpyvae import objectives
 from numpyvae import VAE, Autoencoder
 from numpyvae.run.checkpoint import load_checkpoint, to_json
 from numpyvae.run.rundir import CHECKPOINT, METRICS, PLOTS
@@ -99,7 +99,7 @@ def test_demo_divergence_exits_nonzero_and_keeps_the_last_good_checkpoint(
     demo = load_demo()
     monkeypatch.setattr(demo, "load_dataset_noting_warnings", lambda name, data_dir: (synthetic(), []))
     ckpt = tmp_path / "run" / CHECKPOINT
-    real = trainer.objective_loss_and_grads
+    real = objectives.objective_loss_and_grads
     seen = {"calls": 0}
 
     def nan_at_fifth_step(*args, **kwargs):
@@ -111,7 +111,7 @@ def test_demo_divergence_exits_nonzero_and_keeps_the_last_good_checkpoint(
             raise NonFiniteError("the reconstruction term -log p(x|z) overflowed float32")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "objective_loss_and_grads", nan_at_fifth_step)
+    monkeypatch.setattr(objectives, "objective_loss_and_grads", nan_at_fifth_step)
     code = demo.main(["--out", str(tmp_path / "run"), "--hidden", "16", "--latent-dim", "3",
                       "--epochs", "3", "--eval-k", "5"])
     err = capsys.readouterr().err
@@ -213,13 +213,13 @@ def test_resume_without_checkpoint_and_overwrite(tmp_path):
 def test_warmup_betas_follow_the_global_step_across_epochs(tmp_path, monkeypatch):
     # 300 examples, batches of 64: 5 steps per epoch; warm-up over 1.5 epochs = 7.5 steps
     betas = []
-    real = trainer.objective_loss_and_grads
+    real = objectives.objective_loss_and_grads
 
     def spy(model, x, eps, rng, objective, beta, **kwargs):
         betas.append(beta)
         return real(model, x, eps, rng, objective, beta, **kwargs)
 
-    monkeypatch.setattr(trainer, "objective_loss_and_grads", spy)
+    monkeypatch.setattr(objectives, "objective_loss_and_grads", spy)
     metrics = quiet_fit(tiny_config(tmp_path, beta=2.0, binarize="none"), synthetic())
     expected = [2.0 * min(1.0, t / 7.5) for t in range(15)]
     assert betas == pytest.approx(expected, abs=1e-12)

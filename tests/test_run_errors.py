@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 
-from numpyvae import trainer
+from numpyvae import objectives
 from numpyvae import VAE
 from numpyvae.util import blas
 from numpyvae import evaluate as evaluate_module
@@ -319,7 +319,7 @@ def test_a_batch_larger_than_the_data_is_the_whole_data_set(demo, capsys, tmp_pa
 
 def interrupt_at_call(monkeypatch, n):
     """Ctrl-C in the n-th training step (300 examples in batches of 128: 3 steps an epoch)."""
-    real = trainer.objective_loss_and_grads
+    real = objectives.objective_loss_and_grads
     calls = []
 
     def step(*args, **kwargs):
@@ -328,7 +328,7 @@ def interrupt_at_call(monkeypatch, n):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "objective_loss_and_grads", step)
+    monkeypatch.setattr(objectives, "objective_loss_and_grads", step)
 
 
 @pytest.mark.parametrize("at_call, message", [

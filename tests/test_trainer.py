@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae import trainer
+from numpyvae import objectives, trainer
 from numpyvae import VAE, Adam
 from numpyvae.objectives import loss_and_grads
 from numpyvae.trainer import TrainingDiverged, TrainingStep, kl_weight, train_epoch
@@ -18,7 +18,7 @@ def test_train_epoch_visits_every_example_once_keeping_the_partial_batch(monkeyp
     x[:, 0], x[:, 1] = np.arange(n) % 256, np.arange(n) // 256  # example i encodes i
     model = VAE(64, (8,), 2)
     seen, sizes = [], []
-    real = trainer.objective_loss_and_grads
+    real = objectives.objective_loss_and_grads
 
     def spy(model, xb, *args, **kwargs):
         codes = np.rint(xb[:, 0] * 255) + 256 * np.rint(xb[:, 1] * 255)
@@ -26,7 +26,7 @@ def test_train_epoch_visits_every_example_once_keeping_the_partial_batch(monkeyp
         sizes.append(xb.shape[0])
         return real(model, xb, *args, **kwargs)
 
-    monkeypatch.setattr(trainer, "objective_loss_and_grads", spy)
+    monkeypatch.setattr(objectives, "objective_loss_and_grads", spy)
     stats = train_epoch(model, Adam(model.params), x, np.random.default_rng(0), batch_size=batch)
     assert sizes == [128, 128, 44] and stats["steps"] == 3
     assert sorted(seen) == list(range(n)) and seen != list(range(n))  # all, once, shuffled
@@ -43,7 +43,7 @@ def test_train_epoch_hooks_a_given_order_and_part_of_an_epoch(monkeypatch):
     x[:, 0], x[:, 1] = np.arange(n) % 256, np.arange(n) // 256  # example i encodes i
     order = np.random.default_rng(5).permutation(n)[:4 * batch]  # 44 examples left out
 
-    real = trainer.objective_loss_and_grads
+    real = objectives.objective_loss_and_grads
 
     def train(pieces):
         model, seen = VAE(64, (8,), 2), []
@@ -52,7 +52,7 @@ def test_train_epoch_hooks_a_given_order_and_part_of_an_epoch(monkeypatch):
             seen.extend((np.rint(xb[:, 0] * 255) + 256 * np.rint(xb[:, 1] * 255)).astype(int))
             return real(model, xb, *args, **kwargs)
 
-        monkeypatch.setattr(trainer, "objective_loss_and_grads", spy)
+        monkeypatch.setattr(objectives, "objective_loss_and_grads", spy)
         optimizer, rng = Adam(model.params), np.random.default_rng(0)
         stats = [train_epoch(model, optimizer, x, rng, batch_size=batch, order=order,
                              batches=b) for b in pieces]
@@ -77,14 +77,14 @@ def test_kl_weight_schedule():
 def test_nonfinite_gradient_stops_training(monkeypatch):
     data = synthetic()
     model = VAE(64, (8,), 2)
-    real = trainer.objective_loss_and_grads
+    real = objectives.objective_loss_and_grads
 
     def inf_grads(*args, **kwargs):
         terms, grads = real(*args, **kwargs)
         grads["decoder.0.W"][0, 0] = np.inf
         return terms, grads
 
-    monkeypatch.setattr(trainer, "objective_loss_and_grads", inf_grads)
+    monkeypatch.setattr(objectives, "objective_loss_and_grads", inf_grads)
     before = model.params.flat.copy()
     with pytest.raises(TrainingDiverged,
                        match=r"epoch 4, step 1/5: the gradients overflowed float32"):

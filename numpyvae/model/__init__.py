@@ -4,5 +4,6 @@ params.py           FlatParams: every parameter a view into one contiguous buffe
 mlp.py              a stack of linear layers and activations, forward and backward
 encoder_decoder.py  what the VAE and the plain autoencoder share (the decoder, checks, saving)
 vae.py              the VAE: Gaussian encoder q(z|x), decoder p(x|z), prior N(0, I)
+two_layer_vae.py    two stochastic layers: q(z1|x) q(z2|z1), p(z2) p(z1|z2) p(x|z1)
 autoencoder.py      the plain autoencoder the ELBO derivation starts from
 """

@@ -31,6 +31,12 @@ class VAE(EncoderDecoder):
     """
 
     kind = "vae"
+    objectives = objectives   # the module whose loss_and_grads / objective_loss_and_grads train it
+
+    @property
+    def noise_dim(self):
+        """Entries of eps per sample of z: L."""
+        return self.latent_dim
 
     def encoder_outputs(self):
         return 2 * self.latent_dim
@@ -70,14 +76,15 @@ class VAE(EncoderDecoder):
 
         Returns ``((loss, recon, kl), grads)``: batch means of the objective,
         -log p(x|z) and the KL term, as floats in nats per example (see
-        objectives.loss_and_grads, which checks every argument).
+        the model's ``objectives`` module's loss_and_grads, which checks every
+        argument: objectives.py here).
         NonFiniteError (see EncoderDecoder.check_finite) if a term or a
         gradient overflows.
         """
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            terms, grads = objectives.loss_and_grads(self, x, rng=rng, beta=beta, eps=eps,
-                                                     out=out, objective=objective, k=k,
-                                                     free_bits=free_bits)
+            terms, grads = self.objectives.loss_and_grads(self, x, rng=rng, beta=beta, eps=eps,
+                                                          out=out, objective=objective, k=k,
+                                                          free_bits=free_bits)
         self.check_loss_finite(x, terms, grads)
         return (terms["loss"], terms["recon"], terms["kl"]), grads
 

@@ -34,7 +34,7 @@ from numpyvae.data.binarize import binarize
 from numpyvae.util.blas import limited_blas_threads
 from numpyvae.run.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
 from numpyvae.evaluate import (BATCH_ELEMENTS, active_units, evaluate_bound, evaluate_elbo,
-                               importance_weighted_log_likelihood_fast)
+                               importance_weighted_log_likelihood_fast, top_active_units)
 from numpyvae.run.progress import Progress
 from numpyvae.run.rundir import CHECKPOINT, METRICS, check_out, prepare_out
 from numpyvae.run.settings import (RESUMABLE_CHANGES, RunError, build_model, build_optimizer, flag,
@@ -44,7 +44,7 @@ from numpyvae.util.validate import NonFiniteError
 
 # Evaluation's random streams, seeded independently of the run's seed.
 EVAL_SEED = 2014
-EVAL_STREAMS = ("test_binarize", "elbo", "log_likelihood", "samples", "bound")
+EVAL_STREAMS = ("test_binarize", "elbo", "log_likelihood", "samples", "bound", "top_means")
 
 
 class Interrupted(KeyboardInterrupt):
@@ -296,8 +296,8 @@ def final_evaluation(model, x_test, eval_k, stream=None, objective="elbo", k=1):
     samples, or -L_k for 'iwae'), the importance-weighted estimate of
     log p(x) with ``eval_k`` samples (Burda et al. 2016; skipped if 0),
     reported as test_nll = -mean log p(x) (positive nats), and the active
-    units (Var_x E_q[z_u] > 0.01).  A progress line runs during the
-    importance sampling, which dominates (k decoder passes per example); it
+    units (Var_x E_q[z_u] > 0.01; of both layers for a TwoLayerVAE,
+    top_active_units).  A progress line runs during the importance sampling, which dominates (k decoder passes per example); it
     runs in as many Python threads as OpenBLAS had threads, each with a
     one-thread BLAS while it lasts (blas.limited_blas_threads; the number
     is recorded as eval_workers), with the numbers of a single thread.
@@ -319,6 +319,10 @@ def _final_numbers(model, x_test, eval_k, stream, objective, k):
               "objective": objective, "k": k, "test_bound_loss": -bound, "test_nll": None,
               "eval_k": eval_k, "active_units": count, "latent_dim": model.latent_dim,
               "active_unit_variances": variances.tolist()}
+    if model.kind == "two-layer-vae":     # the top layer's too: Var_x E_q(z2|x)[z2_u] > 0.01
+        top_count, top_variances = top_active_units(model, x_test, eval_generator("top_means"))
+        result.update(top_active_units=top_count, top_latent_dim=model.top_latent_dim,
+                      top_active_unit_variances=top_variances.tolist())
     iw_start = time.perf_counter()
     if eval_k:
         rng = eval_generator("log_likelihood")

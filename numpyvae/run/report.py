@@ -11,6 +11,8 @@ def describe(config, model, info, out, done):
     """Two or three lines: the model, data and settings; what the run does, and
     where; what its final evaluation costs (evaluation_notice)."""
     arch = "-".join(str(s) for s in (model.input_dim, *model.hidden_dims, model.latent_dim))
+    if config.stochastic_layers == 2:
+        arch += "".join(f"-{s}" for s in (*model.top_hidden_dims, model.top_latent_dim))
     decoder = config.likelihood
     if config.obs_var is not None:
         decoder += f" (variance {config.obs_var})"
@@ -101,6 +103,9 @@ def summary(final, epochs):
                      f"{format_seconds(final['iw_seconds'])})")
     lines.append(f"  active units   {final['active_units']:5d}/{final['latent_dim']}"
                  "   (Var_x E[z_u|x] > 0.01)")
+    if "top_active_units" in final:
+        lines.append(f"  active units   {final['top_active_units']:5d}/{final['top_latent_dim']}"
+                     "   of z2 (Var_x E[z2_u|x] > 0.01, 100 draws of z1 per image)")
     return "\n".join(lines)
 
 

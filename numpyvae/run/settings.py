@@ -20,6 +20,7 @@ from numpyvae.ops.likelihoods import LIKELIHOODS
 from numpyvae.objectives import check_free_bits, check_objective
 from numpyvae.optim import SGD, Adagrad, AdagradFast, Adam, AdamFast, SGDFast
 from numpyvae.util.validate import check_choice, check_float, check_int, check_positive_int
+from numpyvae.model.two_layer_vae import TwoLayerVAE
 from numpyvae.model.vae import VAE
 
 # name -> (textbook form, fast form); runs train with the fast form unless --textbook
@@ -53,7 +54,10 @@ class RunConfig:
     """Every setting of a run; the defaults are those of the PyTorch VAE example.
 
     Model: ``hidden`` layer sizes (the decoder mirrors them), ``latent_dim``,
-    ``activation``, ``likelihood`` (one of likelihoods.LIKELIHOODS; the
+    ``activation``, ``stochastic_layers`` (1: the VAE; 2: TwoLayerVAE, whose
+    ``hidden`` and ``latent_dim`` are the lower layer's and ``top_hidden``,
+    ``top_latent_dim`` the top one's, default (100, 100) and 50, the IWAE
+    paper's; None with one layer), ``likelihood`` (one of likelihoods.LIKELIHOODS; the
     Gaussian's ``obs_var`` is a positive number or 'learned', default 1.0,
     and None for the others), ``dtype``, ``seed`` (weights and training
     noise), ``init_std`` (None: each layer's own initialisation; a number S:
@@ -82,6 +86,9 @@ class RunConfig:
     hidden: tuple[int, ...] = (400,)
     latent_dim: int = 20
     activation: str = "relu"
+    stochastic_layers: int = 1
+    top_hidden: tuple[int, ...] | None = None
+    top_latent_dim: int | None = None
     likelihood: str = "bernoulli"
     obs_var: float | str | None = None
     binarize: str = "none"
@@ -141,22 +148,42 @@ class RunConfig:
         if self.objective in ("iwae", "wake-sleep") and self.kl_warmup:
             raise ValueError(f"--objective {self.objective} has no KL weight to warm up: "
                              "--kl-warmup must be 0")
+        self._check_stochastic_layers()
         if self.data_dir is not None:
             self.data_dir = _path(self.data_dir, "data_dir")
         self.out = _path(self.out, "out")
 
+    def _check_stochastic_layers(self):
+        """--stochastic-layers 1 or 2, and the top layer's sizes with 2 only."""
+        self.stochastic_layers = check_int(self.stochastic_layers, flag("stochastic_layers"), lo=1)
+        if self.stochastic_layers not in (1, 2):
+            raise ValueError(f"--stochastic-layers must be 1 or 2, got {self.stochastic_layers}")
+        if self.stochastic_layers == 1:
+            if self.top_hidden is not None or self.top_latent_dim is not None:
+                raise ValueError("--top-hidden and --top-latent-dim apply to "
+                                 "--stochastic-layers 2 only")
+            return
+        if self.objective == "wake-sleep":
+            raise ValueError("--objective wake-sleep is for one stochastic layer: with "
+                             "--stochastic-layers 2 use elbo, elbo-mc or iwae")
+        self.top_hidden = _hidden_sizes((100, 100) if self.top_hidden is None else self.top_hidden,
+                                        "--top-hidden")
+        self.top_latent_dim = check_positive_int(50 if self.top_latent_dim is None
+                                                 else self.top_latent_dim, flag("top_latent_dim"))
+
     def to_dict(self):
         """The settings as JSON types (tuples become lists)."""
-        return {**asdict(self), "hidden": list(self.hidden)}
+        return {**asdict(self), "hidden": list(self.hidden),
+                "top_hidden": None if self.top_hidden is None else list(self.top_hidden)}
 
 
-def _hidden_sizes(hidden):
-    """--hidden as a non-empty tuple of positive ints."""
+def _hidden_sizes(hidden, name="--hidden"):
+    """--hidden (or ``name``) as a non-empty tuple of positive ints."""
     if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
-        raise TypeError(f"--hidden must be a sequence of layer sizes such as (400,), got {hidden!r}")
-    sizes = tuple(check_positive_int(h, "--hidden sizes") for h in hidden)
+        raise TypeError(f"{name} must be a sequence of layer sizes such as (400,), got {hidden!r}")
+    sizes = tuple(check_positive_int(h, f"{name} sizes") for h in hidden)
     if not sizes:
-        raise ValueError("--hidden needs at least one layer size, e.g. 400 or 200,200")
+        raise ValueError(f"{name} needs at least one layer size, e.g. 400 or 200,200")
     return sizes
 
 
@@ -229,15 +256,15 @@ def resume_differences(saved, config):
 def as_this_version(saved):
     """A run's saved settings as this version writes them.  Runs saved before
     --objective, --k, --lr-schedule, --adam-eps, --dataset, --weight-decay,
-    --init-std and --textbook existed trained on MNIST with the ELBO, k = 1, a
-    constant learning rate, Adam's eps 1e-8, no weight decay, each layer's own
-    init and the fast forms; they also saved
+    --init-std, --textbook and --stochastic-layers existed trained on MNIST with
+    the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8, no weight decay,
+    each layer's own init, the fast forms and one stochastic layer; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
     optimizers, which this version records as None (unused).  Runs saved
     before --free-bits trained without free bits (0)."""
     saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
              "weight_decay": 0.0, "init_std": None, "textbook": False, "free_bits": 0.0,
-             **saved}
+             "stochastic_layers": 1, "top_hidden": None, "top_latent_dim": None, **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):
@@ -250,13 +277,18 @@ def as_this_version(saved):
 # -------------------------------------------------------------- building --
 
 def build_model(config, input_dim):
-    """The VAE of ``config`` for data of ``input_dim`` features (weights seeded by
-    config.seed; with ``init_std`` every parameter redrawn from N(0, init_std^2)
-    with default_rng((seed, 0)))."""
+    """The VAE (or, with --stochastic-layers 2, the TwoLayerVAE) of ``config`` for data
+    of ``input_dim`` features (weights seeded by config.seed; with ``init_std`` every
+    parameter redrawn from N(0, init_std^2) with default_rng((seed, 0)))."""
+    args = (input_dim, config.hidden, config.latent_dim, config.likelihood,
+            1.0 if config.obs_var is None else config.obs_var, config.activation,
+            np.dtype(config.dtype), config.seed, config.textbook)
     try:
-        model = VAE(input_dim, config.hidden, config.latent_dim, config.likelihood,
-                    1.0 if config.obs_var is None else config.obs_var, config.activation,
-                    np.dtype(config.dtype), config.seed, config.textbook)
+        if config.stochastic_layers == 2:
+            model = TwoLayerVAE(*args, top_hidden_dims=config.top_hidden,
+                                top_latent_dim=config.top_latent_dim)
+        else:
+            model = VAE(*args)
     except MemoryError as e:
         raise RunError(f"the model of --hidden {','.join(map(str, config.hidden))} "
                        f"--latent-dim {config.latent_dim} does not fit in memory ({e})") from None

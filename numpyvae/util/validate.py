@@ -10,7 +10,7 @@ command line, "--lr"):
     check_float(value, name, lo, hi, ...)    a finite real number in a range; returns float
     check_choice(value, name, choices)       one of the strings ``choices``
     check_generator(rng, name)               a numpy.random.Generator
-    check_vae(model, what)                   a VAE (a model with an encoder q(z|x))
+    check_vae(model, what, kinds)            a VAE (a model with an encoder q(z|x))
 
 The finiteness rule of numpyvae: numbers a user gives are finite, and a
 computation that turns finite input into NaN or inf raises NonFiniteError
@@ -90,10 +90,15 @@ def check_generator(rng, name="rng"):
     return rng
 
 
-def check_vae(model, what):
-    """``model`` unchanged if it is a VAE (has an encoder q(z|x)); ``what`` needs it."""
-    if getattr(model, "kind", None) != "vae":
-        raise TypeError(f"{what} needs a VAE (an encoder q(z|x)), got {type(model).__name__}")
+VAE_KINDS = ("vae", "two-layer-vae")   # the models with an encoder q(z|x)
+
+
+def check_vae(model, what, kinds=VAE_KINDS):
+    """``model`` unchanged if it is a VAE (has an encoder q(z|x)) of one of
+    ``kinds`` (default: one or two stochastic layers); ``what`` needs it."""
+    if getattr(model, "kind", None) not in kinds:
+        raise TypeError(f"{what} needs a VAE (an encoder q(z|x)) of kind {' or '.join(kinds)}, "
+                        f"got {type(model).__name__}")
     return model
 
 
