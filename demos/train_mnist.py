@@ -5,6 +5,7 @@
     python demos/train_mnist.py --binarize dynamic --optimizer adagrad --lr 0.01 --hidden 500
     python demos/train_mnist.py --resume --epochs 20         # continue runs/mnist to 20 epochs
     python demos/train_mnist.py --objective iwae --k 5       # the IWAE bound (Burda et al. 2016)
+    python demos/train_mnist.py --posterior full --out runs/full   # q(z|x) = N(mu, L L^T)
     python demos/train_mnist.py --dataset frey --likelihood gaussian-sigmoid --out runs/frey
 
 Defaults reproduce the PyTorch VAE example: 784-400-20 ReLU, Bernoulli
@@ -42,7 +43,7 @@ from numpyvae.ops.likelihoods import LIKELIHOODS
 from numpyvae.data.datasets import DATASETS, DataUnavailable, load_dataset_noting_warnings
 from numpyvae.objectives import OBJECTIVES
 from numpyvae.run.fit import Interrupted, fit
-from numpyvae.run.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, RunConfig, RunError
+from numpyvae.run.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, POSTERIORS, RunConfig, RunError
 from numpyvae.trainer import TrainingDiverged
 
 DEFAULTS = RunConfig()
@@ -81,6 +82,10 @@ def parser():
     model.add_argument("--obs-var", type=obs_var, default=None, metavar="VAR",
                        help="variance of the gaussian decoder: a number or 'learned' "
                             "(default: 1.0)")
+    model.add_argument("--posterior", choices=tuple(POSTERIORS), default=DEFAULTS.posterior,
+                       help="q(z|x): diagonal, N(mu, diag(exp(logvar))), or full, N(mu, L L^T) "
+                            "with L lower-triangular (docs/full_covariance.md; trains with "
+                            "elbo, elbo-mc, iwae) (default: %(default)s)")
     model.add_argument("--dtype", choices=DTYPES, default=DEFAULTS.dtype,
                        help="(default: %(default)s)")
     train = p.add_argument_group("training")

@@ -8,9 +8,10 @@ their backward passes), then follow the names they import: gaussian.py
 
 from numpyvae.model.autoencoder import Autoencoder
 from numpyvae.model.encoder_decoder import load_model
+from numpyvae.model.full_covariance_vae import FullCovarianceVAE
 from numpyvae.optim import SGD, Adagrad, Adam, AdamFast
 from numpyvae.model.params import FlatParams
 from numpyvae.model.vae import VAE
 
-__all__ = ["VAE", "Autoencoder", "load_model", "Adam", "AdamFast", "Adagrad", "SGD", "FlatParams"]
+__all__ = ["VAE", "FullCovarianceVAE", "Autoencoder", "load_model", "Adam", "AdamFast", "Adagrad", "SGD", "FlatParams"]
 __version__ = "0.1.0"

@@ -21,6 +21,15 @@ and minimises the batch mean of a negative bound on log p(x), in nats per exampl
                 loss = mean_n [ -log (1/k) sum_j w_nj ]
     'wake-sleep'  not a bound: Hinton et al. (1995)'s two phases (see ``wake_sleep``)
 
+The posterior's own operations (reparameterize, its log-density at the
+sample, the closed-form KL to N(0, I), each forward/backward) are looked up on
+``model.posterior``, which takes (mu, the encoder outputs after mu): for the
+VAE it is ops/gaussian.py, on (mu, logvar), as written above; for
+FullCovarianceVAE (q = N(mu, L L^T)) the same five pairs on (mu, [log_diag,
+lower]) (model/full_covariance_vae.py), and the formulas here hold with its
+z = mu + L eps.  The names below (logvar, dlogvar) are the diagonal VAE's;
+for another posterior they hold its outputs after mu.
+
 k is the paper's L for the two ELBO estimators (the mean of k one-sample
 estimates); with k = 1 the IWAE bound is estimator A with beta = 1.
 
@@ -41,9 +50,6 @@ import numpy as np
 from scipy.special import logsumexp, softmax
 
 from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
-                               kl_standard_normal_backward, kl_standard_normal_forward,
-                               log_density_at_sample_backward, log_density_at_sample_forward,
-                               reparameterize_backward, reparameterize_forward,
                                standard_normal_log_density_backward,
                                standard_normal_log_density_forward)
 from numpyvae.ops.likelihoods import BernoulliLikelihood
@@ -75,6 +81,9 @@ def loss_and_grads(model, x, objective="elbo", k=1, beta=1.0, rng=None, eps=None
     check_vae(model, f"the {objective!r} objective")
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if objective not in model.trainable_objectives:
+        raise ValueError(f"{type(model).__name__} trains with the objectives "
+                         f"{model.trainable_objectives}, not {objective!r}")
     k = check_positive_int(k, "k")
     beta = check_float(beta, "beta", lo=0)
     model.check_input(x)
@@ -149,7 +158,7 @@ def sampled_forward(model, x, eps):
     k, n, latent = eps.shape
     h, enc_cache = model.encoder.forward(model.params, x)                 # (N, 2L)
     mu, logvar = h[:, :latent], h[:, latent:]
-    z, rep_cache = reparameterize_forward(mu, logvar, eps)                # (k, N, L)
+    z, rep_cache = model.posterior.reparameterize_forward(mu, logvar, eps)   # (k, N, L)
     out, dec_cache = model.decoder.forward(model.params, z.reshape(k * n, latent))
     out = out.reshape(k, n, -1)                                           # (k, N, K)
     logpx, lik_cache = model.likelihood.log_prob_forward(x, out)          # (k, N); x broadcasts
@@ -165,7 +174,7 @@ def log_weights(model, x, eps):
     (evaluate.importance_weighted_log_likelihood) calls this same function.
     """
     fwd = sampled_forward(model, x, eps)
-    logq, q_cache = log_density_at_sample_forward(fwd.eps, fwd.logvar)   # (k, N)
+    logq, q_cache = model.posterior.log_density_at_sample_forward(fwd.eps, fwd.logvar)  # (k, N)
     logpz, pz_cache = standard_normal_log_density_forward(fwd.z)          # (k, N)
     logw = fwd.logpx + logpz
     logw -= logq
@@ -195,7 +204,7 @@ def log_weights_fast(model, x, eps):
     k, n, latent = eps.shape
     h, _ = model.encoder.forward(model.params, x)                          # (N, 2L)
     mu, logvar = h[:, :latent], h[:, latent:]
-    z, _ = reparameterize_forward(mu, logvar, eps)                         # (k, N, L)
+    z, _ = model.posterior.reparameterize_forward(mu, logvar, eps)         # (k, N, L)
     logits, dec_cache = model.decoder.forward(model.params, z.reshape(k * n, latent))
     hidden = dec_cache[-1][0][0]                 # (kN, H): the output layer's input
     w_out, b_out = model.decoder.layer_params(model.params, -1)
@@ -212,7 +221,7 @@ def log_weights_fast(model, x, eps):
     np.log1p(a, out=a)                                                     # log1p(exp(-|l|))
     logw -= (a @ ones).reshape(k, n)
     logw += standard_normal_log_density_forward(z)[0]
-    logw -= log_density_at_sample_forward(eps, logvar)[0]
+    logw -= model.posterior.log_density_at_sample_forward(eps, logvar)[0]
     return logw
 
 
@@ -226,7 +235,8 @@ def bound(model, x, objective, eps):
     """
     if objective in ("elbo", "wake-sleep"):
         fwd = sampled_forward(model, x, eps)
-        return np.mean(fwd.logpx, axis=0) - kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
+        return (np.mean(fwd.logpx, axis=0)
+                - model.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)[0])
     logw = log_weights(model, x, eps)[0]
     if objective == "elbo-mc":
         return np.mean(logw, axis=0)
@@ -256,7 +266,7 @@ def backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_direct, dlogvar_
     dz = dz.reshape(k, n, latent)
     if dz_direct is not None:
         dz += dz_direct
-    dmu_k, dlogvar_k = reparameterize_backward(dz, fwd.rep_cache)               # (k, N, L) each
+    dmu_k, dlogvar_k = model.posterior.reparameterize_backward(dz, fwd.rep_cache)  # (k, N, L) each
     dmu_via_z, dlogvar_via_z = dmu_k.sum(axis=0), dlogvar_k.sum(axis=0)
     dmu, dlogvar = dmu_via_z + dmu_direct, dlogvar_via_z + dlogvar_direct
     dencoder_out = np.concatenate([dmu, dlogvar], axis=1)
@@ -273,7 +283,7 @@ def backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_direct, dlogvar_
 def _backward_through_log_weights(model, parts, dlogpx, dlogpz, dlogq, grads, trace):
     """Upstream gradients on log p(x|z), log p(z), log q(z|x) (each (k, N)) -> grads."""
     fwd, _, q_cache, _, pz_cache = parts
-    dz_q, dmu_q, dlogvar_q = log_density_at_sample_backward(dlogq, q_cache)      # (k, N, L) each
+    dz_q, dmu_q, dlogvar_q = model.posterior.log_density_at_sample_backward(dlogq, q_cache)
     dz_direct = dz_q + standard_normal_log_density_backward(dlogpz, pz_cache)
     backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_q.sum(axis=0),
                              dlogvar_q.sum(axis=0), grads, trace)
@@ -296,11 +306,11 @@ def elbo_closed_form_kl(model, x, eps, beta=1.0, out=None, trace=None):
     """
     fwd = sampled_forward(model, x, eps)
     k, n = fwd.logpx.shape
-    kl, kl_cache = kl_standard_normal_forward(fwd.mu, fwd.logvar)                # (N,)
+    kl, kl_cache = model.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)  # (N,)
     recon, kl_mean = -float(np.mean(fwd.logpx)), float(np.mean(kl))
     grads = model.grad_buffer(out)
-    dmu_kl, dlogvar_kl = kl_standard_normal_backward(np.full(n, beta / n, dtype=model.dtype),
-                                                     kl_cache)
+    dmu_kl, dlogvar_kl = model.posterior.kl_standard_normal_backward(
+        np.full(n, beta / n, dtype=model.dtype), kl_cache)
     backward_through_samples(model, fwd, np.full((k, n), -1.0 / (n * k), dtype=model.dtype),
                              None, dmu_kl, dlogvar_kl, grads, trace)
     return _terms(recon + beta * kl_mean, recon, kl_mean), grads
@@ -384,7 +394,7 @@ def wake_sleep(model, x, eps, rng, out=None, trace=None):
     model.decoder.backward(grads, ddecoder_out.reshape(k * n, -1), fwd.dec_cache, need_dx=False)
     sleep_loss = sleep_phase(model, n, rng, grads, trace)
     recon = -float(np.mean(fwd.logpx))
-    kl_mean = float(np.mean(kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]))
+    kl_mean = float(np.mean(model.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]))
     if trace is not None:
         trace.update(mu=fwd.mu, logvar=fwd.logvar, eps=fwd.eps, z=fwd.z,
                      decoder_out=fwd.decoder_out, logpx=fwd.logpx, dlogpx=dlogpx,

@@ -4,5 +4,6 @@ params.py           FlatParams: every parameter a view into one contiguous buffe
 mlp.py              a stack of linear layers and activations, forward and backward
 encoder_decoder.py  what the VAE and the plain autoencoder share (the decoder, checks, saving)
 vae.py              the VAE: Gaussian encoder q(z|x), decoder p(x|z), prior N(0, I)
+full_covariance_vae.py  the VAE with a full-covariance posterior q(z|x) = N(mu, L L^T)
 autoencoder.py      the plain autoencoder the ELBO derivation starts from
 """

@@ -20,17 +20,22 @@ import numpy as np
 from numpyvae import objectives
 from numpyvae.model.encoder_decoder import EncoderDecoder
 from numpyvae.evaluate import BATCH_ELEMENTS, importance_weighted_log_likelihood
-from numpyvae.ops.gaussian import kl_standard_normal_forward
+from numpyvae.ops import gaussian
 from numpyvae.util.validate import check_generator, check_positive_int
 
 
 class VAE(EncoderDecoder):
     """Gaussian-encoder VAE; the encoder's last layer outputs [mu, logvar] (N, 2L).
 
-    Constructor: see base.EncoderDecoder.
+    Constructor: see base.EncoderDecoder.  ``posterior`` is where the
+    objectives find q(z|x)'s operations on (mu, logvar): ops/gaussian.py
+    (FullCovarianceVAE replaces it); ``trainable_objectives`` the objectives
+    it trains with.
     """
 
     kind = "vae"
+    posterior = gaussian
+    trainable_objectives = objectives.OBJECTIVES
 
     def encoder_outputs(self):
         return 2 * self.latent_dim
@@ -60,7 +65,8 @@ class VAE(EncoderDecoder):
         eps = objectives.draw_eps(self, x.shape[0], 1, rng, eps)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             fwd = objectives.sampled_forward(self, x, eps)
-            logpx, kl = fwd.logpx[0], kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
+            logpx = fwd.logpx[0]
+            kl = self.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
         self.check_finite(x, {"the reconstruction term log p(x|z)": logpx, "the KL term": kl})
         return logpx, kl
 

@@ -19,10 +19,12 @@ from numpyvae.ops.likelihoods import LIKELIHOODS
 from numpyvae.objectives import OBJECTIVES
 from numpyvae.optim import SGD, Adagrad, AdamFast
 from numpyvae.util.validate import check_choice, check_float, check_int, check_positive_int
+from numpyvae.model.full_covariance_vae import FullCovarianceVAE
 from numpyvae.model.vae import VAE
 
 OPTIMIZERS = {"adam": AdamFast, "adagrad": Adagrad, "sgd": SGD}   # AdamFast: Adam's fast form
 DTYPES = ("float32", "float64")
+POSTERIORS = {"diagonal": VAE, "full": FullCovarianceVAE}   # --posterior: q(z|x)'s covariance
 LR_SCHEDULES = ("constant", "iwae")           # see trainer.learning_rate
 ADAM_EPS = 1e-8
 
@@ -62,6 +64,8 @@ class RunConfig:
     ``adam_eps`` (Adam's eps, default ADAM_EPS, None for the other
     optimizers), ``batch_size`` (a batch larger than the data set is the
     whole data set), ``epochs``.
+    Posterior: ``posterior``, q(z|x)'s covariance (POSTERIORS: 'diagonal'
+    or 'full', N(mu, L L^T); 'full' does not train with wake-sleep).
     Evaluation: ``eval_k`` importance samples for the final log p(x) (0
     skips it).  Data: ``dataset`` (datasets.DATASETS: 'mnist' or 'frey'), read
     from ``data_dir`` (else the download cache); ``out`` is the run's directory.
@@ -90,6 +94,7 @@ class RunConfig:
     dataset: str = "mnist"
     data_dir: str | None = None
     out: str = "runs/mnist"
+    posterior: str = "diagonal"
 
     def __post_init__(self):
         try:
@@ -110,7 +115,8 @@ class RunConfig:
         self.hidden = _hidden_sizes(self.hidden)
         choices = {"activation": tuple(ACTIVATIONS), "likelihood": LIKELIHOODS,
                    "binarize": BINARIZE_MODES, "optimizer": tuple(OPTIMIZERS), "dtype": DTYPES,
-                   "objective": OBJECTIVES, "lr_schedule": LR_SCHEDULES, "dataset": DATASETS}
+                   "objective": OBJECTIVES, "lr_schedule": LR_SCHEDULES, "dataset": DATASETS,
+                   "posterior": tuple(POSTERIORS)}
         for name, valid in choices.items():
             check_choice(getattr(self, name), flag(name), valid)
         self.obs_var = _obs_var(self.obs_var, self.likelihood)
@@ -124,6 +130,9 @@ class RunConfig:
         if self.objective == "wake-sleep" and self.k != 1:
             raise ValueError(f"--objective wake-sleep draws one z per example: --k must be 1, "
                              f"got {self.k}")
+        if self.objective not in POSTERIORS[self.posterior].trainable_objectives:
+            raise ValueError(f"--posterior {self.posterior} does not train with --objective "
+                             f"{self.objective}")
         if self.data_dir is not None:
             self.data_dir = _path(self.data_dir, "data_dir")
         self.out = _path(self.out, "out")
@@ -190,11 +199,13 @@ def resume_differences(saved, config):
 
 def as_this_version(saved):
     """A run's saved settings as this version writes them.  Runs saved before
-    --objective, --k, --lr-schedule, --adam-eps and --dataset existed trained on
-    MNIST with the ELBO, k = 1, a constant learning rate and Adam's eps 1e-8; they also saved
+    --objective, --k, --lr-schedule, --adam-eps, --dataset and --posterior existed trained on
+    MNIST with the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8 and a diagonal
+    posterior; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
     optimizers, which this version records as None (unused)."""
-    saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist", **saved}
+    saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
+             "posterior": "diagonal", **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):
@@ -207,9 +218,10 @@ def as_this_version(saved):
 # -------------------------------------------------------------- building --
 
 def build_model(config, input_dim):
-    """The VAE of ``config`` for data of ``input_dim`` features (weights seeded by config.seed)."""
+    """The VAE of ``config`` (its --posterior) for data of ``input_dim`` features (weights
+    seeded by config.seed)."""
     try:
-        return VAE(input_dim, config.hidden, config.latent_dim, config.likelihood,
+        return POSTERIORS[config.posterior](input_dim, config.hidden, config.latent_dim, config.likelihood,
                    1.0 if config.obs_var is None else config.obs_var, config.activation,
                    np.dtype(config.dtype), config.seed)
     except MemoryError as e:

@@ -75,8 +75,9 @@ def check_generator(rng, name="rng"):
 
 
 def check_vae(model, what):
-    """``model`` unchanged if it is a VAE (has an encoder q(z|x)); ``what`` needs it."""
-    if getattr(model, "kind", None) != "vae":
+    """``model`` unchanged if it is a VAE (has an encoder q(z|x), the ``posterior`` of
+    vae.VAE or of a subclass); ``what`` needs it."""
+    if getattr(model, "posterior", None) is None:
         raise TypeError(f"{what} needs a VAE (an encoder q(z|x)), got {type(model).__name__}")
     return model
 
