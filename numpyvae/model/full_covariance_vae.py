@@ -13,77 +13,12 @@ Everything else (the decoder, the prior, the objectives 'elbo', 'elbo-mc'
 and 'iwae', the importance-weighted log p(x), saving) is the VAE's: the
 objectives reach the posterior only through ``model.posterior``, whose five
 forward/backward pairs take (mu, the encoder's other outputs).  For the VAE
-those are gaussian.py's, on (mu, logvar); here they are FullCovariancePosterior's,
+those are gaussian.py's, on (mu, logvar); here they are full_gaussian.Posterior's,
 on (mu, [log_diag, lower]).  Derivations: docs/full_covariance.md.
 """
 
-import numpy as np
-
 from numpyvae.model.vae import VAE
 from numpyvae.ops import full_gaussian
-
-
-class FullCovariancePosterior:
-    """The posterior ops of FullCovarianceVAE on the encoder's raw outputs: each
-    is a full_gaussian op on L after full_gaussian.factor_forward, and its backward
-    carries dL back through factor_backward.
-
-    ``scale`` is the encoder output after mu, [log_diag, lower] (N, n(n+1)/2);
-    the signatures are gaussian.py's with ``scale`` in place of ``logvar``.
-    """
-
-    @staticmethod
-    def factor_forward(scale, n):
-        """[log_diag, lower] (..., n(n+1)/2) -> L (..., n, n), the factor's cache."""
-        return full_gaussian.factor_forward(scale[..., :n], scale[..., n:])
-
-    @staticmethod
-    def factor_backward(dfactor, factor_cache):
-        """dL (..., n, n) -> d[log_diag, lower] (..., n(n+1)/2)."""
-        dlog_diag, dlower = full_gaussian.factor_backward(dfactor, factor_cache)
-        return np.concatenate([dlog_diag, dlower], axis=-1)
-
-    @staticmethod
-    def reparameterize_forward(mu, scale, eps):
-        """z = mu + L eps: mu (N, n), scale (N, n(n+1)/2), eps (k, N, n) -> z (k, N, n)."""
-        factor, factor_cache = FullCovariancePosterior.factor_forward(scale, mu.shape[-1])
-        z, rep_cache = full_gaussian.reparameterize_forward(mu, factor, eps)
-        return z, (rep_cache, factor_cache)
-
-    @staticmethod
-    def reparameterize_backward(dz, cache):
-        """dz (k, N, n) -> (dmu (k, N, n), dscale (k, N, n(n+1)/2)), per sample."""
-        rep_cache, factor_cache = cache
-        dmu, dfactor = full_gaussian.reparameterize_backward(dz, rep_cache)
-        return dmu, FullCovariancePosterior.factor_backward(dfactor, factor_cache)
-
-    @staticmethod
-    def log_density_at_sample_forward(eps, scale):
-        """log q(z|x) at z = mu + L eps: eps (k, N, n), scale (N, n(n+1)/2) -> (k, N)."""
-        factor, factor_cache = FullCovariancePosterior.factor_forward(scale, eps.shape[-1])
-        logq, q_cache = full_gaussian.log_density_at_sample_forward(eps, factor)
-        return logq, (q_cache, factor_cache)
-
-    @staticmethod
-    def log_density_at_sample_backward(dlogq, cache):
-        """dlogq (k, N) -> the partials (dz, dmu, dscale), (k, N, .) each."""
-        q_cache, factor_cache = cache
-        dz, dmu, dfactor = full_gaussian.log_density_at_sample_backward(dlogq, q_cache)
-        return dz, dmu, FullCovariancePosterior.factor_backward(dfactor, factor_cache)
-
-    @staticmethod
-    def kl_standard_normal_forward(mu, scale):
-        """KL(N(mu, L L^T) || N(0, I)): mu (N, n), scale (N, n(n+1)/2) -> (N,)."""
-        factor, factor_cache = FullCovariancePosterior.factor_forward(scale, mu.shape[-1])
-        kl, kl_cache = full_gaussian.kl_standard_normal_forward(mu, factor)
-        return kl, (kl_cache, factor_cache)
-
-    @staticmethod
-    def kl_standard_normal_backward(dkl, cache):
-        """dkl (N,) -> (dmu (N, n), dscale (N, n(n+1)/2))."""
-        kl_cache, factor_cache = cache
-        dmu, dfactor = full_gaussian.kl_standard_normal_backward(dkl, kl_cache)
-        return dmu, FullCovariancePosterior.factor_backward(dfactor, factor_cache)
 
 
 class FullCovarianceVAE(VAE):
@@ -95,7 +30,7 @@ class FullCovarianceVAE(VAE):
     """
 
     kind = "vae-full-covariance"
-    posterior = FullCovariancePosterior
+    posterior = full_gaussian.Posterior
     trainable_objectives = ("elbo", "elbo-mc", "iwae")
 
     def encoder_outputs(self):

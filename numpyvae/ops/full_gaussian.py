@@ -172,8 +172,13 @@ def kl_full_gaussians_forward(mu1, factor1, mu2, factor2):
 
     A = L2^-1 L1 (tr(Sigma2^-1 Sigma1) = tr(L2^-T L2^-1 L1 L1^T) = tr(A^T A)) and
     b = L2^-1 (mu1 - mu2).  mu (..., n), factor (..., n, n), all of one batch
-    shape (...), -> (...).  The cache holds (A, b, factor1, factor2).
+    shape (...), -> (...).  The cache holds (A, b, factor1, factor2).  A factor whose
+    diagonal is not positive (not a Cholesky factor) raises a ValueError naming it.
     """
+    for name, factor in (("factor1", factor1), ("factor2", factor2)):
+        if not np.all(_diagonal(factor) > 0):
+            raise ValueError(f"{name} must be lower triangular with a positive diagonal "
+                             "(a Cholesky factor, e.g. np.linalg.cholesky(cov))")
     a = np.linalg.solve(factor2, factor1)                                     # (..., n, n)
     b = np.linalg.solve(factor2, (mu1 - mu2)[..., None])[..., 0]               # (..., n)
     kl = 0.5 * (np.sum(a * a, axis=(-2, -1)) + np.sum(b * b, axis=-1) - mu1.shape[-1])
@@ -197,3 +202,68 @@ def kl_full_gaussians_backward(dkl, cache):
     outer = a @ np.swapaxes(a, -1, -2) + b[..., :, None] * b[..., None, :]     # A A^T + b b^T
     dfactor2 = _diag_matrix(1 / _diagonal(factor2)) - np.tril(factor2_inv_t @ outer)
     return dkl_vec * c, dkl_mat * dfactor1, -dkl_vec * c, dkl_mat * dfactor2
+
+
+# ----------------------------------- the posterior on the encoder's raw outputs --
+
+class Posterior:
+    """q(z|x) = N(mu, L L^T) on the encoder's raw outputs, the ``posterior`` of
+    model/full_covariance_vae.py: each op of this module on L after
+    factor_forward, each backward carrying dL back through factor_backward.
+
+    ``scale`` is the encoder output after mu, [log_diag, lower] (N, n(n+1)/2);
+    the signatures are gaussian.py's with ``scale`` in place of ``logvar``.
+    """
+
+    @staticmethod
+    def factor_forward(scale, n):
+        """[log_diag, lower] (..., n(n+1)/2) -> L (..., n, n), the factor's cache."""
+        return factor_forward(scale[..., :n], scale[..., n:])
+
+    @staticmethod
+    def factor_backward(dfactor, factor_cache):
+        """dL (..., n, n) -> d[log_diag, lower] (..., n(n+1)/2)."""
+        dlog_diag, dlower = factor_backward(dfactor, factor_cache)
+        return np.concatenate([dlog_diag, dlower], axis=-1)
+
+    @staticmethod
+    def reparameterize_forward(mu, scale, eps):
+        """z = mu + L eps: mu (N, n), scale (N, n(n+1)/2), eps (k, N, n) -> z (k, N, n)."""
+        factor, factor_cache = Posterior.factor_forward(scale, mu.shape[-1])
+        z, rep_cache = reparameterize_forward(mu, factor, eps)
+        return z, (rep_cache, factor_cache)
+
+    @staticmethod
+    def reparameterize_backward(dz, cache):
+        """dz (k, N, n) -> (dmu (k, N, n), dscale (k, N, n(n+1)/2)), per sample."""
+        rep_cache, factor_cache = cache
+        dmu, dfactor = reparameterize_backward(dz, rep_cache)
+        return dmu, Posterior.factor_backward(dfactor, factor_cache)
+
+    @staticmethod
+    def log_density_at_sample_forward(eps, scale):
+        """log q(z|x) at z = mu + L eps: eps (k, N, n), scale (N, n(n+1)/2) -> (k, N)."""
+        factor, factor_cache = Posterior.factor_forward(scale, eps.shape[-1])
+        logq, q_cache = log_density_at_sample_forward(eps, factor)
+        return logq, (q_cache, factor_cache)
+
+    @staticmethod
+    def log_density_at_sample_backward(dlogq, cache):
+        """dlogq (k, N) -> the partials (dz, dmu, dscale), (k, N, .) each."""
+        q_cache, factor_cache = cache
+        dz, dmu, dfactor = log_density_at_sample_backward(dlogq, q_cache)
+        return dz, dmu, Posterior.factor_backward(dfactor, factor_cache)
+
+    @staticmethod
+    def kl_standard_normal_forward(mu, scale):
+        """KL(N(mu, L L^T) || N(0, I)): mu (N, n), scale (N, n(n+1)/2) -> (N,)."""
+        factor, factor_cache = Posterior.factor_forward(scale, mu.shape[-1])
+        kl, kl_cache = kl_standard_normal_forward(mu, factor)
+        return kl, (kl_cache, factor_cache)
+
+    @staticmethod
+    def kl_standard_normal_backward(dkl, cache):
+        """dkl (N,) -> (dmu (N, n), dscale (N, n(n+1)/2))."""
+        kl_cache, factor_cache = cache
+        dmu, dfactor = kl_standard_normal_backward(dkl, kl_cache)
+        return dmu, Posterior.factor_backward(dfactor, factor_cache)
