@@ -61,8 +61,8 @@ def test_save_and_load_through_the_api(tmp_path):
 
 
 def test_package_exports():
-    assert set(numpyvae.__all__) == {"VAE", "Autoencoder", "load_model", "Adam", "AdamFast",
-                                     "Adagrad", "SGD", "FlatParams"}
+    assert set(numpyvae.__all__) == {"VAE", "FullCovarianceVAE", "Autoencoder", "load_model",
+                                     "Adam", "AdamFast", "Adagrad", "SGD", "FlatParams"}
     assert isinstance(numpyvae.__version__, str)
 
 
