@@ -227,6 +227,12 @@ class Posterior:
         return np.concatenate([dlog_diag, dlower], axis=-1)
 
     @staticmethod
+    def dfactor_to_dscale(grads, factor_cache):
+        """An op's gradients (..., dL) -> (..., dscale): the last carried through factor_backward."""
+        *others, dfactor = grads
+        return (*others, Posterior.factor_backward(dfactor, factor_cache))
+
+    @staticmethod
     def reparameterize_forward(mu, scale, eps):
         """z = mu + L eps: mu (N, n), scale (N, n(n+1)/2), eps (k, N, n) -> z (k, N, n)."""
         factor, factor_cache = Posterior.factor_forward(scale, mu.shape[-1])
@@ -237,8 +243,7 @@ class Posterior:
     def reparameterize_backward(dz, cache):
         """dz (k, N, n) -> (dmu (k, N, n), dscale (k, N, n(n+1)/2)), per sample."""
         rep_cache, factor_cache = cache
-        dmu, dfactor = reparameterize_backward(dz, rep_cache)
-        return dmu, Posterior.factor_backward(dfactor, factor_cache)
+        return Posterior.dfactor_to_dscale(reparameterize_backward(dz, rep_cache), factor_cache)
 
     @staticmethod
     def log_density_at_sample_forward(eps, scale):
@@ -251,8 +256,8 @@ class Posterior:
     def log_density_at_sample_backward(dlogq, cache):
         """dlogq (k, N) -> the partials (dz, dmu, dscale), (k, N, .) each."""
         q_cache, factor_cache = cache
-        dz, dmu, dfactor = log_density_at_sample_backward(dlogq, q_cache)
-        return dz, dmu, Posterior.factor_backward(dfactor, factor_cache)
+        return Posterior.dfactor_to_dscale(log_density_at_sample_backward(dlogq, q_cache),
+                                           factor_cache)
 
     @staticmethod
     def kl_standard_normal_forward(mu, scale):
@@ -265,5 +270,4 @@ class Posterior:
     def kl_standard_normal_backward(dkl, cache):
         """dkl (N,) -> (dmu (N, n), dscale (N, n(n+1)/2))."""
         kl_cache, factor_cache = cache
-        dmu, dfactor = kl_standard_normal_backward(dkl, kl_cache)
-        return dmu, Posterior.factor_backward(dfactor, factor_cache)
+        return Posterior.dfactor_to_dscale(kl_standard_normal_backward(dkl, kl_cache), factor_cache)
