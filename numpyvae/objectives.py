@@ -26,7 +26,7 @@ sample, the closed-form KL to N(0, I), each forward/backward) are looked up on
 ``model.posterior``, which takes (mu, the encoder outputs after mu): for the
 VAE it is ops/gaussian.py, on (mu, logvar), as written above; for
 FullCovarianceVAE (q = N(mu, L L^T)) the same five pairs on (mu, [log_diag,
-lower]) (model/full_covariance_vae.py), and the formulas here hold with its
+lower]) (full_gaussian.Posterior), and the formulas here hold with its
 z = mu + L eps.  The names below (logvar, dlogvar) are the diagonal VAE's;
 for another posterior they hold its outputs after mu.
 

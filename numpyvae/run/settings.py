@@ -199,9 +199,9 @@ def resume_differences(saved, config):
 
 def as_this_version(saved):
     """A run's saved settings as this version writes them.  Runs saved before
-    --objective, --k, --lr-schedule, --adam-eps, --dataset and --posterior existed trained on
-    MNIST with the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8 and a diagonal
-    posterior; they also saved
+    --objective, --k, --lr-schedule, --adam-eps, --dataset and --posterior existed
+    trained on MNIST with the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8
+    and a diagonal posterior; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
     optimizers, which this version records as None (unused)."""
     saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
@@ -221,9 +221,10 @@ def build_model(config, input_dim):
     """The VAE of ``config`` (its --posterior) for data of ``input_dim`` features (weights
     seeded by config.seed)."""
     try:
-        return POSTERIORS[config.posterior](input_dim, config.hidden, config.latent_dim, config.likelihood,
-                   1.0 if config.obs_var is None else config.obs_var, config.activation,
-                   np.dtype(config.dtype), config.seed)
+        return POSTERIORS[config.posterior](
+            input_dim, config.hidden, config.latent_dim, config.likelihood,
+            1.0 if config.obs_var is None else config.obs_var, config.activation,
+            np.dtype(config.dtype), config.seed)
     except MemoryError as e:
         raise RunError(f"the model of --hidden {','.join(map(str, config.hidden))} "
                        f"--latent-dim {config.latent_dim} does not fit in memory ({e})") from None
