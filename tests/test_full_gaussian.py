@@ -330,6 +330,17 @@ def test_encoder_outputs_mu_log_diag_and_the_strictly_lower_entries():
     assert np.all(np.triu(factor, 1) == 0) and np.all(np.diagonal(factor, axis1=1, axis2=2) > 0)
 
 
+def test_the_posterior_starts_diagonal():
+    """At initialisation the strictly-lower outputs are zero for every input (their
+    weights and biases are), so L is diagonal; training then moves them."""
+    model = FullCovarianceVAE(10, (6,), 4, dtype=np.float64, seed=3)
+    x = np.random.default_rng(0).uniform(0, 1, (5, 10))
+    mu, factor = model.encode_factor(x)
+    assert np.all(np.tril(factor, -1) == 0) and np.all(np.diagonal(factor, axis1=1, axis2=2) != 1)
+    grads = model.loss_and_grads(x, rng=np.random.default_rng(1), objective="iwae", k=3)[1]
+    assert np.all(np.any(grads["encoder.1.W"][:, 8:] != 0, axis=0))      # every lower entry learns
+
+
 @pytest.mark.parametrize("objective", ["elbo", "elbo-mc", "iwae"])
 def test_model_gradients_for_each_objective(objective):
     model = small_model()

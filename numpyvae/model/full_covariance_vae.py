@@ -17,6 +17,8 @@ those are gaussian.py's, on (mu, logvar); here they are full_gaussian.Posterior'
 on (mu, [log_diag, lower]).  Derivations: docs/full_covariance.md.
 """
 
+import numpy as np
+
 from numpyvae.model.vae import VAE
 from numpyvae.ops import full_gaussian
 
@@ -24,14 +26,24 @@ from numpyvae.ops import full_gaussian
 class FullCovarianceVAE(VAE):
     """VAE whose encoder outputs [mu, log_diag, lower] (N, 2n + n(n-1)/2), q(z|x) = N(mu, L L^T).
 
-    Constructor: see encoder_decoder.EncoderDecoder.  Trains with 'elbo'
-    (the KL in closed form), 'elbo-mc' and 'iwae'; wake-sleep's sleep phase
-    is written for the diagonal posterior only.
+    Constructor: see encoder_decoder.EncoderDecoder.  The weights are
+    initialised as for the VAE, except that the columns of the encoder's output
+    layer that produce ``lower`` start at zero: q(z|x) starts diagonal, as the
+    VAE's does (with random ones, Var z_i = sum_j L_ij^2 would start growing
+    with i).  Trains with 'elbo' (the KL in closed form), 'elbo-mc' and
+    'iwae'; wake-sleep's sleep phase is written for the diagonal posterior only.
     """
 
     kind = "vae-full-covariance"
     posterior = full_gaussian.Posterior
     trainable_objectives = ("elbo", "elbo-mc", "iwae")
+
+    def __init__(self, input_dim, hidden_dims=(400,), latent_dim=20, likelihood="bernoulli",
+                 obs_var=1.0, activation="relu", dtype=np.float32, seed=0):
+        super().__init__(input_dim, hidden_dims, latent_dim, likelihood, obs_var, activation,
+                         dtype, seed)
+        w_out, _ = self.encoder.layer_params(self.params, -1)      # (H, 2n + n(n-1)/2)
+        w_out[:, 2 * self.latent_dim:] = 0                          # lower = 0 (biases are 0)
 
     def encoder_outputs(self):
         return self.latent_dim + self.latent_dim * (self.latent_dim + 1) // 2
