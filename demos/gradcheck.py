@@ -9,7 +9,8 @@ A diagnostic, in the order a bug would propagate, so that the first failing
 row names the broken operation:
 
 1. every forward/backward pair on its own (the linear layer, each
-   activation, the MLP, the reparameterization, each KL, each likelihood):
+   activation, the MLP, the reparameterization, each KL, each likelihood, the
+    full-covariance posterior's operations):
    its forward's output against an independent formula, its cache against
    what its backward reads (recomputed here, so a wrong cache is reported at
    the forward that wrote it), its backward against central differences of
@@ -67,9 +68,10 @@ from scipy import stats
 from scipy.special import expit, logsumexp
 
 from numpyvae import evaluate, objectives, optim, two_layer_objectives
-from numpyvae.ops import gaussian, layers, likelihoods
+from numpyvae.ops import full_gaussian, gaussian, layers, likelihoods
 from numpyvae.model import mlp
 from numpyvae.model.autoencoder import Autoencoder
+from numpyvae.model.full_covariance_vae import FullCovarianceVAE
 from numpyvae.gradcheck import check_backward, check_parameter_gradients, constant_ratio, relative_error
 from numpyvae.model.params import FlatParams
 from numpyvae.model.two_layer_vae import TwoLayerVAE
@@ -317,10 +319,6 @@ def check_operations(report, args, rng):
                     lambda *args: gaussian.kl_diag_gaussians_forward(*args),
                     lambda dkl, cache: gaussian.kl_diag_gaussians_backward(dkl, cache),
                     {"mu_q": mu, "logvar_q": logvar, "mu_p": mu_p, "logvar_p": logvar_p})
-    report.value("gaussian.kl_full_gaussians", "KL (diagonal)",
-                 lambda: gaussian.kl_full_gaussians(mu, var[..., None] * np.eye(latent),
-                                                   mu_p, var_p[..., None] * np.eye(latent)),
-                 gaussian.kl_diag_gaussians_forward(mu, logvar, mu_p, logvar_p)[0])
 
     # the Gaussian log-density, and every likelihood
     xg, mean, lv = normal(n, d), normal(n, d), rng.uniform(-1, 1, (n, d))
@@ -357,6 +355,7 @@ def check_operations(report, args, rng):
                          lambda g, var=var: expit(mean) + np.sqrt(var) * g.standard_normal(mean.shape),
                          variant)
 
+    check_full_covariance_operations(report, rng, n, latent + 1)
 
 def twice_into_buffers(backward, dout, cache):
     """A linear backward run twice into the same (dW, db), as at every training
@@ -480,11 +479,11 @@ def with_small_biases(model, rng, activation, distance):
 
 def kink_distance(model, x, eps, dream, seed):
     """The smallest |pre-activation| of a hidden layer over the inputs the checks use."""
-    if model.kind == "vae":
-        mu, logvar = model.encode(x)
-        z = (mu + np.exp(logvar / 2) * eps).reshape(-1, model.latent_dim)
-    else:
+    if model.kind == "autoencoder":
         z = model.encode(x)
+    else:                                 # a VAE: z from its posterior, as the objectives draw it
+        samples = eps.reshape(-1, x.shape[0], model.latent_dim)
+        z = objectives.sampled_forward(model, x, samples).z.reshape(-1, model.latent_dim)
     inputs = [(model.encoder, x), (model.decoder, z)]
     if dream:
         trace = {}
@@ -943,11 +942,114 @@ def check_models(report, args, rng):
                    reconstruction_loss)
     reused_buffer_row(report, "autoencoder.Autoencoder.loss_and_grads", ae,
                       lambda out: ae.loss_and_grads(x, out=out)[1])
+    check_full_covariance_models(report, args, rng)
 
 
 def _loss(terms_and_grads):
     terms, grads = terms_and_grads
     return terms["loss"], grads
+
+
+
+# ---------------------------- 1 and 3 for the full-covariance posterior N(mu, L L^T) --
+
+def check_full_covariance_operations(report, rng, n, latent):
+    """Section 1's rows for ops/full_gaussian.py and full_gaussian.Posterior: each forward
+    against the covariance form (scipy, inv, slogdet), each backward against central
+    differences; L's upper triangle is masked (np.tril) in every forward it feeds."""
+    rows, cols = np.tril_indices(latent, -1)
+    log_diag = rng.uniform(-0.5, 0.5, (n, latent))
+    lower = 0.5 * rng.standard_normal((n, rows.size))
+    factor = full_gaussian.factor_forward(log_diag, lower)[0]
+    expected = np.zeros((n, latent, latent))
+    expected[:, rows, cols] = lower
+    expected += np.exp(log_diag)[:, :, None] * np.eye(latent)
+    report.forward("full_gaussian.factor_forward", full_gaussian.factor_forward,
+                   {"log_diag": log_diag, "lower": lower}, expected, np.exp(log_diag), "L")
+    report.backward("full_gaussian.factor_backward", full_gaussian.factor_forward,
+                    full_gaussian.factor_backward, {"log_diag": log_diag, "lower": lower})
+
+    mu, eps = rng.standard_normal((n, latent)), rng.standard_normal((n, latent))
+    cov = factor @ np.swapaxes(factor, 1, 2)
+    z = mu + np.einsum("nij,nj->ni", factor, eps)
+    report.forward("full_gaussian.reparameterize_forward", full_gaussian.reparameterize_forward,
+                   {"mu": mu, "factor": factor, "eps": eps}, z, eps, "z")
+    report.backward("full_gaussian.reparameterize_backward",
+                    lambda eps, mu, factor: full_gaussian.reparameterize_forward(mu, np.tril(factor), eps),
+                    full_gaussian.reparameterize_backward,
+                    {"eps": eps, "mu": mu, "factor": factor}, wrt=("mu", "factor"))
+    report.forward("full_gaussian.log_density_at_sample_forward",
+                   full_gaussian.log_density_at_sample_forward, {"eps": eps[None], "factor": factor},
+                   np.array([[stats.multivariate_normal(mu[i], cov[i]).logpdf(z[i])
+                              for i in range(n)]]), (eps[None], factor), "log q(z|x)")
+    report.backward("full_gaussian.log_density_at_sample_backward",   # z, mu, L independent
+                    lambda z, mu, factor: full_gaussian.log_density_at_sample_forward(
+                        np.linalg.solve(np.tril(factor), (z - mu)[..., None])[..., 0], np.tril(factor)),
+                    full_gaussian.log_density_at_sample_backward,
+                    {"z": z, "mu": mu, "factor": factor})
+
+    logdet = np.linalg.slogdet(cov)[1]
+    report.forward("full_gaussian.kl_standard_normal_forward",
+                   full_gaussian.kl_standard_normal_forward, {"mu": mu, "factor": factor},
+                   0.5 * (np.trace(cov, axis1=1, axis2=2) + np.sum(mu * mu, axis=1) - latent - logdet),
+                   (mu, factor), "KL")
+    report.backward("full_gaussian.kl_standard_normal_backward",
+                    lambda mu, factor: full_gaussian.kl_standard_normal_forward(mu, np.tril(factor)),
+                    full_gaussian.kl_standard_normal_backward, {"mu": mu, "factor": factor})
+    mu_p = rng.standard_normal((n, latent))
+    factor_p = full_gaussian.factor_forward(rng.uniform(-0.5, 0.5, (n, latent)),
+                                            0.5 * rng.standard_normal((n, rows.size)))[0]
+    cov_p = factor_p @ np.swapaxes(factor_p, 1, 2)
+    diff, precision_p = mu_p - mu, np.linalg.inv(cov_p)
+    report.forward("full_gaussian.kl_full_gaussians_forward",
+                   full_gaussian.kl_full_gaussians_forward,
+                   {"mu1": mu, "factor1": factor, "mu2": mu_p, "factor2": factor_p},
+                   0.5 * (np.trace(precision_p @ cov, axis1=1, axis2=2)
+                          + np.einsum("ni,nij,nj->n", diff, precision_p, diff) - latent
+                          + np.linalg.slogdet(cov_p)[1] - logdet),
+                   (np.linalg.solve(factor_p, factor),                   # A = L2^-1 L1
+                    np.linalg.solve(factor_p, (mu - mu_p)[..., None])[..., 0],   # b
+                    factor, factor_p), "KL")
+    report.backward("full_gaussian.kl_full_gaussians_backward",
+                    lambda mu1, factor1, mu2, factor2: full_gaussian.kl_full_gaussians_forward(
+                        mu1, np.tril(factor1), mu2, np.tril(factor2)),
+                    full_gaussian.kl_full_gaussians_backward,
+                    {"mu1": mu, "factor1": factor, "mu2": mu_p, "factor2": factor_p})
+
+    # the posterior the FullCovarianceVAE's objectives call, on the encoder's raw outputs
+    post, scale = full_gaussian.Posterior, np.concatenate([log_diag, lower], axis=1)
+    name = "full_gaussian.Posterior."
+    report.backward(name + "reparameterize_backward",
+                    lambda mu, scale: post.reparameterize_forward(mu, scale, eps),
+                    post.reparameterize_backward, {"mu": mu, "scale": scale})
+    report.backward(name + "log_density_at_sample_backward",
+                    lambda z, mu, scale: post.log_density_at_sample_forward(
+                        np.linalg.solve(post.factor_forward(scale, latent)[0],
+                                        (z - mu)[..., None])[..., 0], scale),
+                    post.log_density_at_sample_backward, {"z": z, "mu": mu, "scale": scale})
+    report.backward(name + "kl_standard_normal_backward", post.kl_standard_normal_forward,
+                    post.kl_standard_normal_backward, {"mu": mu, "scale": scale})
+
+
+def check_full_covariance_models(report, args, rng):
+    """Section 3's rows for the FullCovarianceVAE: every parameter tensor under each objective."""
+    for objective, k in (("elbo", 2), ("elbo-mc", 2), ("iwae", 3)):
+        beta = 1.0 if objective == "iwae" else args.beta
+        x, eps = model_data(args, rng, k)
+        model = small_model(FullCovarianceVAE, args, rng, x, eps)
+        def grads_into(out, model=model, x=x, eps=eps, objective=objective, k=k, beta=beta):
+            return objectives.loss_and_grads(model, x, objective=objective, k=k, beta=beta,
+                                             eps=eps, out=out)
+        # the loss as a function of the parameters: the objective's own forward pass
+        # (its operations are checked one by one against independent formulas in section 1)
+        parameter_rows(report, f"objectives.{OBJECTIVE_FUNCTIONS[objective]} (full cov, k {k})",
+                       model, lambda grads_into=grads_into: _loss(grads_into(None)),
+                       lambda grads_into=grads_into: grads_into(None)[0]["loss"])
+        reused_buffer_row(report, f"vae.VAE.loss_terms_and_grads (full cov, {objective}, k {k})",
+                          model, lambda out, model=model, x=x, eps=eps, objective=objective, k=k,
+                          beta=beta: model.loss_terms_and_grads(x, beta=beta, eps=eps, out=out,
+                                                                objective=objective, k=k)[1],
+                          lambda grads_into=grads_into: grads_into(None)[1])
 
 
 # --------------------------------------------------------- 4. optimizers --

@@ -6,6 +6,7 @@
     python demos/train_mnist.py --resume --epochs 20         # continue runs/mnist to 20 epochs
     python demos/train_mnist.py --objective iwae --k 5       # the IWAE bound (Burda et al. 2016)
     python demos/train_mnist.py --objective iwae --k 5 --stochastic-layers 2 --latent-dim 100
+    python demos/train_mnist.py --posterior full --out runs/full   # q(z|x) = N(mu, L L^T)
     python demos/train_mnist.py --dataset frey --likelihood gaussian-sigmoid --out runs/frey
 
 Defaults reproduce the PyTorch VAE example: 784-400-20 ReLU, Bernoulli
@@ -43,7 +44,7 @@ from numpyvae.ops.likelihoods import LIKELIHOODS
 from numpyvae.data.datasets import DATASETS, DataUnavailable, load_dataset_noting_warnings
 from numpyvae.objectives import OBJECTIVES
 from numpyvae.run.fit import Interrupted, fit
-from numpyvae.run.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, RunConfig, RunError
+from numpyvae.run.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, POSTERIORS, RunConfig, RunError
 from numpyvae.trainer import TrainingDiverged
 
 DEFAULTS = RunConfig()
@@ -92,6 +93,10 @@ def parser():
     model.add_argument("--obs-var", type=obs_var, default=None, metavar="VAR",
                        help="variance of the gaussian decoder: a number or 'learned' "
                             "(default: 1.0)")
+    model.add_argument("--posterior", choices=tuple(POSTERIORS), default=DEFAULTS.posterior,
+                       help="q(z|x): diagonal, N(mu, diag(exp(logvar))), or full, N(mu, L L^T) "
+                            "with L lower-triangular (docs/full_covariance.md; trains with "
+                            "elbo, elbo-mc, iwae) (default: %(default)s)")
     model.add_argument("--dtype", choices=DTYPES, default=DEFAULTS.dtype,
                        help="(default: %(default)s)")
     model.add_argument("--textbook", action="store_true",

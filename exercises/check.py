@@ -527,6 +527,28 @@ def grade_normalisation(module, rng):
     return lines
 
 
+def grade_full_covariance_kl(module, rng):
+    n, latent = 4, 3
+    mu = rng.standard_normal((n, latent))
+    factor = np.tril(0.5 * rng.standard_normal((n, latent, latent)), -1)
+    factor += np.eye(latent) * rng.uniform(0.5, 1.5, (n, latent))[:, :, None]
+    dkl = rng.standard_normal(n)
+    w = dkl[:, None, None]
+    inv_diag = np.eye(latent) / np.diagonal(factor, axis1=1, axis2=2)[:, :, None]  # diag(1 / L_ii)
+    return grade_op(module.kl_forward, module.kl_backward, {"mu": mu, "factor": factor}, None, dkl,
+                    {"mu": [("each example's KL is weighted by its dkl: multiply by dkl[:, None]",
+                             mu)],
+                     "factor": [("the log det term is missing: d/dL_ii [-log L_ii] = -1 / L_ii, "
+                                 "on the diagonal", w * factor),
+                                ("L^-T has entries above the diagonal, which are not parameters: "
+                                 "keep the lower triangle (np.tril)",
+                                 w * (factor - np.swapaxes(np.linalg.inv(factor), 1, 2))),
+                                ("d tr(L L^T) / dL = 2 L, and the KL has 1/2 in front: L, not 2 L",
+                                 w * (2 * factor - inv_diag)),
+                                ("each example's KL is weighted by its dkl: multiply by "
+                                 "dkl[:, None, None]", factor - inv_diag)]})
+
+
 @dataclass
 class Exercise:
     name: str
@@ -562,6 +584,8 @@ EXERCISES = [
     Exercise("gaussian", "ex08_gaussian.py", "docs/gaussian_decoder.md", grade_gaussian),
     Exercise("vae_step", "ex09_vae_step.py", "docs/backprop_mlp.md", grade_vae_step),
     Exercise("adam", "ex10_adam.py", "docs/adam.md", grade_adam),
+    Exercise("full_covariance", "ex11_full_covariance.py", "docs/full_covariance.md",
+             grade_full_covariance_kl),
     Exercise("normalisation", "ex12_normalisation.py", "docs/normalisation.md",
              grade_normalisation),
 ]
@@ -572,7 +596,7 @@ EXERCISES = [
 def reference_implementations():
     """Each exercise's functions, as the library implements them (--reference)."""
     from numpyvae import objectives, optim
-    from numpyvae.ops import gaussian, layers
+    from numpyvae.ops import full_gaussian, gaussian, layers
     from numpyvae.ops.likelihoods import BernoulliLikelihood
 
     def vae_forward(model, x, eps, beta):
@@ -609,6 +633,9 @@ def reference_implementations():
                                     log_prob_backward=gaussian.gaussian_log_density_backward),
         "vae_step": SimpleNamespace(vae_forward=vae_forward, vae_backward=lambda model, grads: grads),
         "adam": SimpleNamespace(adam_update=adam_update),
+        "full_covariance": SimpleNamespace(
+            kl_forward=lambda mu, factor: full_gaussian.kl_standard_normal_forward(mu, np.tril(factor)),
+            kl_backward=full_gaussian.kl_standard_normal_backward),
         "normalisation": SimpleNamespace(vae_loss=vae_loss),
     }
 

@@ -10,11 +10,12 @@ BLAS threads).  Start at objectives.py and follow the names it imports.
 
 from numpyvae.model.autoencoder import Autoencoder
 from numpyvae.model.encoder_decoder import load_model
+from numpyvae.model.full_covariance_vae import FullCovarianceVAE
 from numpyvae.optim import SGD, Adagrad, AdagradFast, Adam, AdamFast, SGDFast
 from numpyvae.model.params import FlatParams
 from numpyvae.model.two_layer_vae import TwoLayerVAE
 from numpyvae.model.vae import VAE
 
-__all__ = ["VAE", "TwoLayerVAE", "Autoencoder", "load_model", "Adam", "AdamFast", "Adagrad",
-           "AdagradFast", "SGD", "SGDFast", "FlatParams"]
+__all__ = ["VAE", "FullCovarianceVAE", "TwoLayerVAE", "Autoencoder", "load_model", "Adam",
+           "AdamFast", "Adagrad", "AdagradFast", "SGD", "SGDFast", "FlatParams"]
 __version__ = "0.1.0"

@@ -21,6 +21,15 @@ and minimises the batch mean of a negative bound on log p(x), in nats per exampl
                 loss = mean_n [ -log (1/k) sum_j w_nj ]
     'wake-sleep'  not a bound: Hinton et al. (1995)'s two phases (see ``wake_sleep``)
 
+The posterior's own operations (reparameterize, its log-density at the
+sample, the closed-form KL to N(0, I), each forward/backward) are looked up on
+``model.posterior``, which takes (mu, the encoder outputs after mu): for the
+VAE it is ops/gaussian.py, on (mu, logvar), as written above; for
+FullCovarianceVAE (q = N(mu, L L^T)) the same five pairs on (mu, [log_diag,
+lower]) (full_gaussian.Posterior), and the formulas here hold with its
+z = mu + L eps.  The names below (logvar, dlogvar) are the diagonal VAE's;
+for another posterior they hold its outputs after mu.
+
 k is the paper's L for the two ELBO estimators (the mean of k one-sample
 estimates); with k = 1 the IWAE bound is estimator A with beta = 1.
 
@@ -40,12 +49,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from numpyvae.ops import gaussian
 from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
-                               kl_standard_normal_backward, kl_standard_normal_forward,
                                kl_standard_normal_per_dimension_backward,
                                kl_standard_normal_per_dimension_forward,
-                               log_density_at_sample_backward, log_density_at_sample_forward,
-                               reparameterize_backward, reparameterize_forward,
                                standard_normal_log_density_backward,
                                standard_normal_log_density_forward)
 from numpyvae.ops.free_bits import free_bits_backward, free_bits_forward
@@ -54,6 +61,7 @@ from numpyvae.util.validate import (check_choice, check_float, check_generator, 
                                     check_positive_int, check_vae)
 
 OBJECTIVES = ("elbo", "elbo-mc", "iwae", "wake-sleep")
+ONE_LAYER_KINDS = ("vae", "vae-full-covariance")   # the models these objectives train
 
 
 # ------------------------------------------------------------ the entry point --
@@ -81,9 +89,15 @@ def loss_and_grads(model, x, *, rng=None, beta=1.0, eps=None, out=None, objectiv
     the sampled log q - log p(z) for 'elbo-mc' and 'iwae'); grads has the
     layout of model.params.
     """
-    check_vae(model, f"the {objective!r} objective", kinds=("vae",))
+    check_vae(model, f"the {objective!r} objective", kinds=ONE_LAYER_KINDS)
     k, beta = check_objective(objective, k, beta)
+    if objective not in model.trainable_objectives:
+        raise ValueError(f"{type(model).__name__} trains with the objectives "
+                         f"{model.trainable_objectives}, not {objective!r}")
     free_bits = check_free_bits(free_bits, objective)
+    if free_bits and model.posterior is not gaussian:
+        raise ValueError("free bits clamp the KL of each latent dimension of a diagonal "
+                         f"posterior; {type(model).__name__}'s is not one")
     model.check_input(x)
     if objective == "wake-sleep":
         check_generator(rng)
@@ -191,7 +205,7 @@ def sampled_forward(model, x, eps):
     k, n, latent = eps.shape
     h, enc_cache = model.encoder.forward(model.params, x)                 # (N, 2L)
     mu, logvar = h[:, :latent], h[:, latent:]
-    z, rep_cache = reparameterize_forward(mu, logvar, eps)                # (k, N, L)
+    z, rep_cache = model.posterior.reparameterize_forward(mu, logvar, eps)   # (k, N, L)
     out, dec_cache = model.decoder.forward(model.params, z.reshape(k * n, latent))
     out = out.reshape(k, n, -1)                                           # (k, N, K)
     logpx, lik_cache = model.likelihood.log_prob_forward(x, out)          # (k, N); x broadcasts
@@ -207,7 +221,7 @@ def log_weights(model, x, eps):
     (evaluate.importance_weighted_log_likelihood) calls this same function.
     """
     fwd = sampled_forward(model, x, eps)
-    logq, q_cache = log_density_at_sample_forward(fwd.eps, fwd.logvar)   # (k, N)
+    logq, q_cache = model.posterior.log_density_at_sample_forward(fwd.eps, fwd.logvar)  # (k, N)
     logpz, pz_cache = standard_normal_log_density_forward(fwd.z)          # (k, N)
     logw = fwd.logpx + logpz
     logw -= logq
@@ -237,7 +251,7 @@ def log_weights_fast(model, x, eps):
     k, n, latent = eps.shape
     h, _ = model.encoder.forward(model.params, x)                          # (N, 2L)
     mu, logvar = h[:, :latent], h[:, latent:]
-    z, _ = reparameterize_forward(mu, logvar, eps)                         # (k, N, L)
+    z, _ = model.posterior.reparameterize_forward(mu, logvar, eps)         # (k, N, L)
     logits, dec_cache = model.decoder.forward(model.params, z.reshape(k * n, latent))
     hidden = dec_cache[-1][0][0]                 # (kN, H): the output layer's input
     w_out, b_out = model.decoder.layer_params(model.params, -1)
@@ -254,7 +268,7 @@ def log_weights_fast(model, x, eps):
     np.log1p(a, out=a)                                                     # log1p(exp(-|l|))
     logw -= (a @ ones).reshape(k, n)
     logw += standard_normal_log_density_forward(z)[0]
-    logw -= log_density_at_sample_forward(eps, logvar)[0]
+    logw -= model.posterior.log_density_at_sample_forward(eps, logvar)[0]
     return logw
 
 
@@ -268,7 +282,8 @@ def bound(model, x, objective, eps):
     """
     if objective in ("elbo", "wake-sleep"):
         fwd = sampled_forward(model, x, eps)
-        return np.mean(fwd.logpx, axis=0) - kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
+        return (np.mean(fwd.logpx, axis=0)
+                - model.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)[0])
     logw = log_weights(model, x, eps)[0]
     if objective == "elbo-mc":
         return np.mean(logw, axis=0)
@@ -298,7 +313,7 @@ def backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_direct, dlogvar_
     dz = dz.reshape(k, n, latent)
     if dz_direct is not None:
         dz += dz_direct
-    dmu_k, dlogvar_k = reparameterize_backward(dz, fwd.rep_cache)               # (k, N, L) each
+    dmu_k, dlogvar_k = model.posterior.reparameterize_backward(dz, fwd.rep_cache)  # (k, N, L) each
     dmu_via_z, dlogvar_via_z = dmu_k.sum(axis=0), dlogvar_k.sum(axis=0)
     dmu, dlogvar = dmu_via_z + dmu_direct, dlogvar_via_z + dlogvar_direct
     dencoder_out = np.concatenate([dmu, dlogvar], axis=1)
@@ -315,7 +330,7 @@ def backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_direct, dlogvar_
 def _backward_through_log_weights(model, parts, dlogpx, dlogpz, dlogq, grads, trace):
     """Upstream gradients on log p(x|z), log p(z), log q(z|x) (each (k, N)) -> grads."""
     fwd, _, q_cache, _, pz_cache = parts
-    dz_q, dmu_q, dlogvar_q = log_density_at_sample_backward(dlogq, q_cache)      # (k, N, L) each
+    dz_q, dmu_q, dlogvar_q = model.posterior.log_density_at_sample_backward(dlogq, q_cache)
     dz_direct = dz_q + standard_normal_log_density_backward(dlogpz, pz_cache)
     backward_through_samples(model, fwd, dlogpx, dz_direct, dmu_q.sum(axis=0),
                              dlogvar_q.sum(axis=0), grads, trace)
@@ -346,17 +361,17 @@ def elbo_closed_form_kl(model, x, eps, beta=1.0, out=None, trace=None, free_bits
     k, n = fwd.logpx.shape
     recon = -float(np.mean(fwd.logpx))
     grads = model.grad_buffer(out)
-    if free_bits:
+    if free_bits:   # a diagonal posterior (loss_and_grads, RunConfig): KL per dimension
         kl_dims, kl_cache = kl_standard_normal_per_dimension_forward(fwd.mu, fwd.logvar)  # (N, L)
         kl_term, free_cache = free_bits_forward(kl_dims, free_bits)
         kl_mean = float(np.mean(np.sum(kl_dims, axis=1)))
         dmu_kl, dlogvar_kl = kl_standard_normal_per_dimension_backward(
             free_bits_backward(beta, free_cache).astype(model.dtype), kl_cache)
     else:
-        kl, kl_cache = kl_standard_normal_forward(fwd.mu, fwd.logvar)            # (N,)
+        kl, kl_cache = model.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)  # (N,)
         kl_term = kl_mean = float(np.mean(kl))
-        dmu_kl, dlogvar_kl = kl_standard_normal_backward(np.full(n, beta / n, dtype=model.dtype),
-                                                         kl_cache)
+        dmu_kl, dlogvar_kl = model.posterior.kl_standard_normal_backward(
+            np.full(n, beta / n, dtype=model.dtype), kl_cache)
     backward_through_samples(model, fwd, np.full((k, n), -1.0 / (n * k), dtype=model.dtype),
                              None, dmu_kl, dlogvar_kl, grads, trace)
     return _terms(recon + beta * kl_term, recon, kl_mean), grads
@@ -440,7 +455,7 @@ def wake_sleep(model, x, eps, rng, out=None, trace=None):
     model.decoder.backward(grads, ddecoder_out.reshape(k * n, -1), fwd.dec_cache, need_dx=False)
     sleep_loss = sleep_phase(model, n, rng, grads, trace)
     recon = -float(np.mean(fwd.logpx))
-    kl_mean = float(np.mean(kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]))
+    kl_mean = float(np.mean(model.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]))
     if trace is not None:
         trace.update(mu=fwd.mu, logvar=fwd.logvar, eps=fwd.eps, z=fwd.z,
                      decoder_out=fwd.decoder_out, logpx=fwd.logpx, dlogpx=dlogpx,

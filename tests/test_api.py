@@ -62,9 +62,9 @@ def test_save_and_load_through_the_api(tmp_path):
 
 
 def test_package_exports():
-    assert set(numpyvae.__all__) == {"VAE", "TwoLayerVAE", "Autoencoder", "load_model", "Adam",
-                                     "AdamFast", "Adagrad", "AdagradFast", "SGD", "SGDFast",
-                                     "FlatParams"}
+    assert set(numpyvae.__all__) == {"VAE", "FullCovarianceVAE", "TwoLayerVAE", "Autoencoder",
+                                     "load_model", "Adam", "AdamFast", "Adagrad", "AdagradFast",
+                                     "SGD", "SGDFast", "FlatParams"}
     assert isinstance(numpyvae.__version__, str)
 
 

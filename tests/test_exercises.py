@@ -40,6 +40,8 @@ RIGHT = {
     m_hat = m / (1 - beta1 ** t)
     v_hat = v / (1 - beta2 ** t)
     return p - lr * m_hat / (np.sqrt(v_hat) + eps), m, v""",
+    "full_covariance": "return dkl[:, None] * mu, dkl[:, None, None] * (\n"
+                       "        factor - np.eye(mu.shape[1]) / np.diagonal(factor, axis1=1, axis2=2)[:, :, None])",
     "normalisation": """recon = np.sum(softplus(logits) - x * logits, axis=1)
     kl = 0.5 * np.sum(np.exp(logvar) + mu ** 2 - 1 - logvar, axis=1)
     return float(np.mean(recon + kl))""",
@@ -80,6 +82,11 @@ WRONG = [
      "the bias correction of m is missing"),
     ("adam", RIGHT["adam"].replace("np.sqrt(v_hat) + eps", "np.sqrt(v_hat + eps)"),
      "eps goes outside the square root"),
+    ("full_covariance", "return dkl[:, None] * mu, dkl[:, None, None] * factor",
+     "hint: the log det term is missing"),
+    ("full_covariance", "return dkl[:, None] * mu, dkl[:, None, None] * (\n"
+                        "        factor - np.linalg.inv(factor).transpose(0, 2, 1))",
+     "keep the lower triangle (np.tril)"),
     ("adam", RIGHT["adam"].replace("v = beta2 * v + (1 - beta2)", "v = beta1 * v + (1 - beta1)"),
      "v is updated with beta1"),
     ("adam", RIGHT["adam"].replace("v / (1 - beta2 ** t)", "v / (1 - beta1 ** t)"),

@@ -13,7 +13,7 @@ from scipy import stats
 from gradcheck_helpers import TOL
 from numpyvae.ops.gaussian import (LOG_2PI, gaussian_log_density_backward,
                                gaussian_log_density_forward, kl_diag_gaussians_backward,
-                               kl_diag_gaussians_forward, kl_full_gaussians,
+                               kl_diag_gaussians_forward,
                                kl_standard_normal_backward, kl_standard_normal_forward,
                                reparameterize_backward, reparameterize_forward,
                                standard_normal_log_density_forward)
@@ -179,45 +179,3 @@ def test_kl_diag_backward_matches_numerical_for_all_four_inputs():
 
 
 # -------------------------------------------------- KL full || full --
-
-def random_spd(rng, n, batch=()):
-    a = rng.standard_normal((*batch, n, n))
-    return a @ np.swapaxes(a, -1, -2) / n + 0.5 * np.eye(n)
-
-
-def test_kl_full_matches_monte_carlo():
-    rng = np.random.default_rng(12)
-    mu_q, mu_p = rng.standard_normal(3), rng.standard_normal(3)
-    cov_q, cov_p = random_spd(rng, 3), random_spd(rng, 3)
-    kl = kl_full_gaussians(mu_q, cov_q, mu_p, cov_p)
-    q, p = stats.multivariate_normal(mu_q, cov_q), stats.multivariate_normal(mu_p, cov_p)
-    z = rng.multivariate_normal(mu_q, cov_q, size=N_MC)
-    assert_within_monte_carlo(kl, q.logpdf(z) - p.logpdf(z))
-
-
-def test_kl_full_equals_kl_diag_for_diagonal_covariances():
-    rng = np.random.default_rng(13)
-    mu_q, logvar_q = random_gaussian(rng, (5, 4))
-    mu_p, logvar_p = random_gaussian(rng, (5, 4))
-    eye = np.eye(4)
-    cov_q, cov_p = np.exp(logvar_q)[..., None] * eye, np.exp(logvar_p)[..., None] * eye
-    np.testing.assert_allclose(kl_full_gaussians(mu_q, cov_q, mu_p, cov_p),
-                               kl_diag_gaussians_forward(mu_q, logvar_q, mu_p, logvar_p)[0],
-                               rtol=1e-12)
-
-
-def test_kl_full_is_batched_zero_on_the_diagonal_and_positive_elsewhere():
-    rng = np.random.default_rng(14)
-    mu_q, mu_p = rng.standard_normal((6, 3)), rng.standard_normal((6, 3))
-    cov_q, cov_p = random_spd(rng, 3, (6,)), random_spd(rng, 3, (6,))
-    kl = kl_full_gaussians(mu_q, cov_q, mu_p, cov_p)
-    assert kl.shape == (6,)
-    np.testing.assert_allclose(kl, [kl_full_gaussians(mu_q[i], cov_q[i], mu_p[i], cov_p[i])
-                                    for i in range(6)], rtol=1e-13)
-    assert np.all(kl > 0)
-    np.testing.assert_allclose(kl_full_gaussians(mu_q, cov_q, mu_q, cov_q), 0.0, atol=1e-12)
-
-
-def test_kl_full_rejects_a_non_positive_definite_covariance():
-    with pytest.raises(np.linalg.LinAlgError):
-        kl_full_gaussians(np.zeros(2), np.array([[1.0, 2.0], [2.0, 1.0]]), np.zeros(2), np.eye(2))

@@ -20,18 +20,24 @@ import numpy as np
 
 from numpyvae import objectives
 from numpyvae.model.encoder_decoder import EncoderDecoder
-from numpyvae.ops.gaussian import kl_standard_normal_forward
+from numpyvae.ops import gaussian
 from numpyvae.util.validate import check_generator, check_positive_int
 
 
 class VAE(EncoderDecoder):
     """Gaussian-encoder VAE; the encoder's last layer outputs [mu, logvar] (N, 2L).
 
-    Constructor: see encoder_decoder.EncoderDecoder.
+    Constructor: see encoder_decoder.EncoderDecoder.  ``posterior`` is where
+    the objectives find q(z|x)'s operations on (mu, logvar): ops/gaussian.py
+    (FullCovarianceVAE replaces it); ``trainable_objectives`` the objectives
+    it trains with; ``objectives`` the module whose loss_and_grads and
+    objective_loss_and_grads train it.
     """
 
     kind = "vae"
-    objectives = objectives   # the module whose loss_and_grads / objective_loss_and_grads train it
+    posterior = gaussian
+    trainable_objectives = objectives.OBJECTIVES
+    objectives = objectives
 
     @property
     def noise_dim(self):
@@ -66,7 +72,8 @@ class VAE(EncoderDecoder):
         eps = objectives.draw_eps(self, x.shape[0], 1, rng, eps)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             fwd = objectives.sampled_forward(self, x, eps)
-            logpx, kl = fwd.logpx[0], kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
+            logpx = fwd.logpx[0]
+            kl = self.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
         self.check_finite(x, {"the reconstruction term log p(x|z)": logpx, "the KL term": kl})
         return logpx, kl
 

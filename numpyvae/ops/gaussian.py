@@ -189,25 +189,3 @@ def kl_diag_gaussians_backward(dkl, cache):
     dlogvar_p = dkl * 0.5 * (1 - ratio)
     return dmu_q, dlogvar_q, -dmu_q, dlogvar_p
 
-
-def kl_full_gaussians(mu_q, cov_q, mu_p, cov_p):
-    """KL( N(mu_q, cov_q) || N(mu_p, cov_p) ) for full covariances:
-
-        KL = 1/2 * [ tr(cov_p^-1 cov_q) + (mu_p - mu_q)^T cov_p^-1 (mu_p - mu_q)
-                     - L + log det cov_p - log det cov_q ]
-
-    mu : (..., L), cov : (..., L, L) symmetric positive definite; returns (...).
-    Uses Cholesky factors, so a non-positive-definite covariance raises
-    ``numpy.linalg.LinAlgError``.
-    """
-    chol_p = np.linalg.cholesky(cov_p)
-    chol_q = np.linalg.cholesky(cov_q)
-    # With cov_p = P P^T:  tr(cov_p^-1 cov_q) = ||P^-1 Q||_F^2 where cov_q = Q Q^T,
-    # and the Mahalanobis term is ||P^-1 (mu_p - mu_q)||^2.
-    a = np.linalg.solve(chol_p, chol_q)
-    b = np.linalg.solve(chol_p, (mu_p - mu_q)[..., None])[..., 0]
-    logdet_p = 2 * np.sum(np.log(np.diagonal(chol_p, axis1=-2, axis2=-1)), axis=-1)
-    logdet_q = 2 * np.sum(np.log(np.diagonal(chol_q, axis1=-2, axis2=-1)), axis=-1)
-    trace = np.sum(a * a, axis=(-2, -1))
-    mahalanobis = np.sum(b * b, axis=-1)
-    return 0.5 * (trace + mahalanobis - mu_q.shape[-1] + logdet_p - logdet_q)

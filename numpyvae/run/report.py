@@ -28,7 +28,8 @@ def describe(config, model, info, out, done):
     objective = objective_name(config.objective, config.k)
     lr = f"lr {config.lr:g}" + (f" ({config.lr_schedule} schedule)"
                                 if config.lr_schedule != "constant" else "")
-    lines = (f"VAE {arch} {config.activation}, {decoder} decoder, binarize {config.binarize}, "
+    posterior = "" if config.posterior == "diagonal" else f" ({config.posterior}-covariance q(z|x))"
+    lines = (f"VAE{posterior} {arch} {config.activation}, {decoder} decoder, binarize {config.binarize}, "
              f"{objective}, {beta}; {config.optimizer} {lr}, {batch}, "
              f"{config.dtype}, seed {config.seed}; {info['n_train']:,} train / "
              f"{info['n_test']:,} test examples\n"

@@ -20,12 +20,14 @@ from numpyvae.ops.likelihoods import LIKELIHOODS
 from numpyvae.objectives import check_free_bits, check_objective
 from numpyvae.optim import SGD, Adagrad, AdagradFast, Adam, AdamFast, SGDFast
 from numpyvae.util.validate import check_choice, check_float, check_int, check_positive_int
+from numpyvae.model.full_covariance_vae import FullCovarianceVAE
 from numpyvae.model.two_layer_vae import TwoLayerVAE
 from numpyvae.model.vae import VAE
 
 # name -> (textbook form, fast form); runs train with the fast form unless --textbook
 OPTIMIZERS = {"adam": (Adam, AdamFast), "adagrad": (Adagrad, AdagradFast), "sgd": (SGD, SGDFast)}
 DTYPES = ("float32", "float64")
+POSTERIORS = {"diagonal": VAE, "full": FullCovarianceVAE}   # --posterior: q(z|x)'s covariance
 LR_SCHEDULES = ("constant", "iwae")           # see trainer.learning_rate
 ADAM_EPS = 1e-8
 
@@ -76,6 +78,9 @@ class RunConfig:
     ``textbook``: train with the textbook forms throughout (the model's and
     the optimizer's; see EncoderDecoder), not the fast ones: the same
     numbers to rounding, slower, and an edit of a textbook function shows.
+    Posterior: ``posterior``, q(z|x)'s covariance (POSTERIORS: 'diagonal'
+    or 'full', N(mu, L L^T); 'full' does not train with wake-sleep, free
+    bits or two stochastic layers).
     Evaluation: ``eval_k`` importance samples for the final log p(x) (0
     skips it).  Data: ``dataset`` (datasets.DATASETS: 'mnist' or 'frey'), read
     from ``data_dir`` (else the download cache); ``out`` is the run's directory.
@@ -111,6 +116,7 @@ class RunConfig:
     dataset: str = "mnist"
     data_dir: str | None = None
     out: str = "runs/mnist"
+    posterior: str = "diagonal"
 
     def __post_init__(self):
         try:
@@ -133,7 +139,8 @@ class RunConfig:
         self.hidden = _hidden_sizes(self.hidden)
         choices = {"activation": tuple(ACTIVATIONS), "likelihood": LIKELIHOODS,
                    "binarize": BINARIZE_MODES, "optimizer": tuple(OPTIMIZERS), "dtype": DTYPES,
-                   "lr_schedule": LR_SCHEDULES, "dataset": DATASETS}
+                   "lr_schedule": LR_SCHEDULES, "dataset": DATASETS,
+                   "posterior": tuple(POSTERIORS)}
         for name, valid in choices.items():
             check_choice(getattr(self, name), flag(name), valid)
         self.obs_var = _obs_var(self.obs_var, self.likelihood)
@@ -149,6 +156,12 @@ class RunConfig:
             raise ValueError(f"--objective {self.objective} has no KL weight to warm up: "
                              "--kl-warmup must be 0")
         self._check_stochastic_layers()
+        if self.objective not in POSTERIORS[self.posterior].trainable_objectives:
+            raise ValueError(f"--posterior {self.posterior} does not train with --objective "
+                             f"{self.objective}")
+        if self.posterior != "diagonal" and (self.free_bits or self.stochastic_layers != 1):
+            raise ValueError(f"--posterior {self.posterior} is for one stochastic layer without "
+                             "free bits (free bits clamp a diagonal posterior's KL per dimension)")
         if self.data_dir is not None:
             self.data_dir = _path(self.data_dir, "data_dir")
         self.out = _path(self.out, "out")
@@ -256,15 +269,17 @@ def resume_differences(saved, config):
 def as_this_version(saved):
     """A run's saved settings as this version writes them.  Runs saved before
     --objective, --k, --lr-schedule, --adam-eps, --dataset, --weight-decay,
-    --init-std, --textbook and --stochastic-layers existed trained on MNIST with
-    the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8, no weight decay,
-    each layer's own init, the fast forms and one stochastic layer; they also saved
+    --init-std, --textbook, --stochastic-layers and --posterior existed trained on
+    MNIST with the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8, no weight
+    decay, each layer's own init, the fast forms, one stochastic layer and a
+    diagonal posterior; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
     optimizers, which this version records as None (unused).  Runs saved
     before --free-bits trained without free bits (0)."""
     saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
              "weight_decay": 0.0, "init_std": None, "textbook": False, "free_bits": 0.0,
-             "stochastic_layers": 1, "top_hidden": None, "top_latent_dim": None, **saved}
+             "stochastic_layers": 1, "top_hidden": None, "top_latent_dim": None,
+             "posterior": "diagonal", **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):
@@ -277,9 +292,10 @@ def as_this_version(saved):
 # -------------------------------------------------------------- building --
 
 def build_model(config, input_dim):
-    """The VAE (or, with --stochastic-layers 2, the TwoLayerVAE) of ``config`` for data
-    of ``input_dim`` features (weights seeded by config.seed; with ``init_std`` every
-    parameter redrawn from N(0, init_std^2) with default_rng((seed, 0)))."""
+    """The VAE of ``config`` (its --posterior; with --stochastic-layers 2 the
+    TwoLayerVAE) for data of ``input_dim`` features (weights seeded by config.seed;
+    with ``init_std`` every parameter redrawn from N(0, init_std^2) with
+    default_rng((seed, 0)))."""
     args = (input_dim, config.hidden, config.latent_dim, config.likelihood,
             1.0 if config.obs_var is None else config.obs_var, config.activation,
             np.dtype(config.dtype), config.seed, config.textbook)
@@ -288,7 +304,7 @@ def build_model(config, input_dim):
             model = TwoLayerVAE(*args, top_hidden_dims=config.top_hidden,
                                 top_latent_dim=config.top_latent_dim)
         else:
-            model = VAE(*args)
+            model = POSTERIORS[config.posterior](*args)
     except MemoryError as e:
         raise RunError(f"the model of --hidden {','.join(map(str, config.hidden))} "
                        f"--latent-dim {config.latent_dim} does not fit in memory ({e})") from None

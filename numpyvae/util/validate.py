@@ -90,14 +90,14 @@ def check_generator(rng, name="rng"):
     return rng
 
 
-VAE_KINDS = ("vae", "two-layer-vae")   # the models with an encoder q(z|x)
-
-
-def check_vae(model, what, kinds=VAE_KINDS):
-    """``model`` unchanged if it is a VAE (has an encoder q(z|x)) of one of
-    ``kinds`` (default: one or two stochastic layers); ``what`` needs it."""
-    if getattr(model, "kind", None) not in kinds:
-        raise TypeError(f"{what} needs a VAE (an encoder q(z|x)) of kind {' or '.join(kinds)}, "
+def check_vae(model, what, kinds=None):
+    """``model`` unchanged if it is a VAE (has an encoder q(z|x): the ``posterior``
+    of vae.VAE or of a subclass), of one of ``kinds`` if given (e.g. the kinds
+    one module's objectives train); ``what`` needs it."""
+    if getattr(model, "posterior", None) is None or (
+            kinds is not None and getattr(model, "kind", None) not in kinds):
+        wanted = f" of kind {' or '.join(kinds)}" if kinds else ""
+        raise TypeError(f"{what} needs a VAE (an encoder q(z|x)){wanted}, "
                         f"got {type(model).__name__}")
     return model
 
