@@ -7,10 +7,12 @@
     kw_comparison_table()    a README table: the reproduction's bound at a number of training
                              samples, the paper's, and the difference, every run of Figure 2
     iwae_paper_table()       the README's rows of the IWAE paper's values
+    experiments_table()      investigation runs beside the committed run and the paper
 
     python reproductions/paper_values.py kw 1e6      # the README's tables, from the
     python reproductions/paper_values.py kw 1e7      # committed results and paper values
     python reproductions/paper_values.py iwae
+    python reproductions/paper_values.py experiments --experiments DIR/results.json ...
 
 Each table is printed under an HTML comment naming it (``<!-- paper_values kw 1e6 -->``),
 by which tests/test_paper_values.py finds it in the README and checks it against the
@@ -158,6 +160,41 @@ def iwae_paper_table(table=None):
     return "\n".join(lines)
 
 
+def experiments_table(experiments, points, baseline, paper=None):
+    """A table of investigation runs beside the committed run of the same (data set,
+    method, N_z) and the paper: per run, the settings that differ from the baseline's,
+    the step size, and the train / test bound at each of ``points`` (training samples).
+
+    experiments : {name: record} (each a run's record, kingma_welling.train_run's)
+    baseline : the committed results' records {run name: record}
+    """
+    paper = kw_figure2() if paper is None else paper
+    head = ["experiment", "run", "changed", "step size"]
+    head += [f"{split} at {n:.3g}" for n in points for split in SPLITS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def row(label, record, changed):
+        values = [f"{bound_at(record, s, n):.2f}" if record["samples"] >= n else ""
+                  for n in points for s in SPLITS]
+        return ("| " + " | ".join([label, record["run"], changed, f"{record['step_size']:g}"]
+                                  + values) + " |")
+
+    runs = dict.fromkeys(record["run"] for record in experiments.values())
+    for run in runs:
+        base = baseline[run]
+        lines.append(row("committed run", base, "(none)"))
+        for name, record in experiments.items():
+            if record["run"] == run:
+                changed = ", ".join(f"{k} {v}" for k, v in record["settings"].items()
+                                    if base["settings"][k] != v)
+                lines.append(row(name, record, changed))
+        curve = paper[(base["dataset"], base["method"], base["latent_dim"])]
+        values = [f"{curve.at(s, n):.1f}" if n in curve.samples else ""
+                  for n in points for s in SPLITS]
+        lines.append("| " + " | ".join(["paper", run, "", ""] + values) + " |")
+    return "\n".join(lines)
+
+
 def samples_number(text):
     try:
         number = float(text)
@@ -170,12 +207,28 @@ def samples_number(text):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("table", choices=("kw", "iwae"), help="which README table to print")
+    p.add_argument("table", choices=("kw", "iwae", "experiments"),
+                   help="which table to print: a README table, or the investigations'")
     p.add_argument("samples", nargs="?", type=samples_number, default=10 ** 6,
                    help="kw: the training samples of the comparison (default: 1e6)")
     p.add_argument("--results", default=KW_RESULTS, type=Path,
                    help="the Kingma & Welling results.json (default: the committed one)")
+    p.add_argument("--experiments", nargs="+", type=Path, metavar="RESULTS_JSON",
+                   help="experiments: the results.json of each investigation (its parent "
+                        "directory's name names it)")
+    p.add_argument("--points", nargs="+", type=samples_number, metavar="N",
+                   default=[10 ** 5, 10 ** 6], help="experiments: where to read the curves")
     args = p.parse_args(argv)
+    if args.table == "experiments":
+        if not args.experiments:
+            p.error("experiments needs --experiments RESULTS_JSON ...")
+        experiments = {}
+        for path in args.experiments:
+            for record in json.loads(path.read_text())["runs"].values():
+                experiments[path.parent.name] = record
+        baseline = json.loads(args.results.read_text())["runs"]
+        print(experiments_table(experiments, args.points, baseline))
+        return 0
     if args.table == "iwae":
         print(iwae_paper_table())
         return 0

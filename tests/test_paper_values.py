@@ -141,3 +141,21 @@ def test_command_line(capsys):
     with pytest.raises(SystemExit):
         pv.main(["kw", "many"])
     assert "expected a number of samples" in capsys.readouterr().err
+
+
+def test_experiments_table(tmp_path):
+    """An investigation run beside the committed run and the paper, its changed settings named."""
+    base = RESULTS["runs"]["mnist-aevb-z3"]
+    changed = {**base, "settings": {**base["settings"], "init_std": 0.1}, "step_size": 0.02}
+    table = pv.experiments_table({"init": changed}, [10 ** 5, 10 ** 6], RESULTS["runs"])
+    lines = table.splitlines()
+    assert cells(lines[2])[:4] == ["committed run", "mnist-aevb-z3", "(none)", "0.01"]
+    assert cells(lines[3])[:4] == ["init", "mnist-aevb-z3", "init_std 0.1", "0.02"]
+    assert cells(lines[2])[4:] == [f"{bound_at:.2f}" for bound_at in (
+        pv.bound_at(base, "train", 10 ** 5), pv.bound_at(base, "test", 10 ** 5),
+        pv.bound_at(base, "train", 10 ** 6), pv.bound_at(base, "test", 10 ** 6))]
+    assert cells(lines[4]) == ["paper", "mnist-aevb-z3", "", "", "", "", "-155.3", "-152.9"]
+    path = tmp_path / "init" / "results.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps({"runs": {"mnist-aevb-z3": changed}}))
+    assert pv.main(["experiments", "--experiments", str(path)]) == 0
