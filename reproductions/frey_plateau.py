@@ -23,8 +23,11 @@ bounds by -D log c = +D log(256 / 255) (the Jacobian), 2.19 nats for D = 560.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
 
 import numpy as np
 

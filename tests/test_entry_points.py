@@ -41,7 +41,8 @@ def test_scripts_set_the_timeout_before_numpy_loads(script):
     body = ast.parse(script.read_text()).body
     setting = [i for i, node in enumerate(body) if sets_the_timeout(node)]
     assert len(setting) == 1, f"{script.name} does not set OPENBLAS_THREAD_TIMEOUT once"
-    first_import = next(i for i, node in enumerate(body) if third_party_imports(node))
+    first_import = next((i for i, node in enumerate(body) if third_party_imports(node)),
+                        len(body))                 # a script of the standard library only
     assert setting[0] < first_import, (f"{script.name} imports "
                                        f"{third_party_imports(body[first_import])} first")
 
