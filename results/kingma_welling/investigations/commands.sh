@@ -26,6 +26,7 @@ frey-ws-z20-seed2        --only frey:wake-sleep:20 --samples frey=1e6 --seed 2
 frey-ws-z20-noprior      --only frey:wake-sleep:20 --samples frey=1e6 --no-weight-prior
 frey-aevb-z5-lr0.02      --only frey:aevb:5 --samples frey=1e6 --step-sizes 0.02
 frey-aevb-z5-init0.1     --only frey:aevb:5 --samples frey=1e6 --init-std 0.1
+frey-aevb-z5-noprior     --only frey:aevb:5 --samples frey=1e6 --no-weight-prior
 frey-ws-z20-lr0.02       --only frey:wake-sleep:20 --samples frey=1e7 --step-sizes 0.02
 mnist-aevb-z20-init0.1   --only mnist:aevb:20 --samples mnist=1e6 --init-std 0.1
 mnist-ws-z200-init0.1    --only mnist:wake-sleep:200 --samples mnist=1e6 --init-std 0.1
