@@ -60,6 +60,7 @@ from pathlib import Path
 
 import numpy as np
 
+import paper_values
 from numpyvae.data.binarize import BINARIZE_MODES, binarize
 from numpyvae.evaluate import elbo
 from numpyvae.run.checkpoint import load_checkpoint, save_checkpoint, write_json_atomic
@@ -446,6 +447,36 @@ def reproduce(out_dir, runs, data, settings, budgets, stream=None, overwrite=Fal
     return results, draw_figures(out_dir)
 
 
+def figure2_rows(records, paper=None):
+    """plots.plot_bound_curves's rows from {run name: record}: a panel per (data set, N_z)
+    with a run, the paper's points beside the curves (paper_values.kw_figure2, or ``paper``)."""
+    paper = paper_values.kw_figure2() if paper is None else paper
+    rows = []
+    for dataset, spec in DATASETS.items():
+        panels = []
+        for latent_dim in spec["latent_dims"]:
+            curves, reference = {}, {}
+            for method in METHODS:
+                record = records.get(RunSpec(dataset, method, latent_dim).name)
+                if record and record["curve"]:
+                    curves[method] = tuple(np.array([p[k] for p in record["curve"]])
+                                           for k in ("samples", "train", "test"))
+                if method in curves and (points := paper.get((dataset, method, latent_dim))):
+                    reference[method] = tuple(np.array(getattr(points, k))
+                                              for k in ("samples", "train", "test"))
+            if curves:
+                panels.append((latent_dim, curves, reference))
+        if panels:
+            rows.append((DATASET_TITLES[dataset], panels))
+    return rows
+
+
+def _results_records(out_dir):
+    """The records of out_dir/results.json, {} if there is none."""
+    path = Path(out_dir) / RESULTS
+    return json.loads(path.read_text())["runs"] if path.exists() else {}
+
+
 def collect_records(out_dir):
     """{run name: record} of every run in out_dir/runs that has a record.json, in
     all_runs() order."""
@@ -465,29 +496,16 @@ def write_results(out_dir):
 
 def draw_figures(out_dir):
     """Figures 2, 4 and 5 from the runs in out_dir/runs, as far as they exist:
-    Figure 2 from every record; Figure 4 from the AEVB N_z = 2 models (Frey Face,
-    MNIST); Figure 5 from the MNIST AEVB models of SAMPLE_LATENT_DIMS.  Returns the
-    paths written."""
+    Figure 2 from every record (from out_dir/results.json when out_dir holds no runs,
+    as the committed results/kingma_welling), with the paper's points; Figure 4 from
+    the AEVB N_z = 2 models (Frey Face, MNIST); Figure 5 from the MNIST AEVB models of
+    SAMPLE_LATENT_DIMS.  Returns the paths written."""
     from numpyvae.run.plots import plot_bound_curves, plot_manifolds, plot_sample_panels
 
     out_dir = Path(out_dir)
-    records = collect_records(out_dir)
-    paths, rows = [], []
-    for dataset, spec in DATASETS.items():
-        panels = []
-        for latent_dim in spec["latent_dims"]:
-            curves = {}
-            for method in METHODS:
-                record = records.get(RunSpec(dataset, method, latent_dim).name)
-                if record and record["curve"]:
-                    curve = record["curve"]
-                    curves[method] = tuple(np.array([p[k] for p in curve])
-                                           for k in ("samples", "train", "test"))
-            if curves:
-                panels.append((latent_dim, curves))
-        if panels:
-            rows.append((DATASET_TITLES[dataset], panels))
-    if rows:
+    records = collect_records(out_dir) or _results_records(out_dir)
+    paths = []
+    if rows := figure2_rows(records):
         paths.append(plot_bound_curves(out_dir / FIGURES["bounds"], rows))
 
     def model_of(dataset, latent_dim):

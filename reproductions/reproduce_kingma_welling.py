@@ -87,7 +87,8 @@ def parser():
                       help="run only these: dataset[:method[:N_z]], '*' for any part, e.g. "
                            "frey or mnist:aevb:3,mnist:wake-sleep:3 (default: every run)")
     what.add_argument("--figures-only", action="store_true",
-                      help="train nothing: rewrite results.json and the figures from --out")
+                      help="train nothing: rewrite results.json and the figures from --out "
+                           "(its runs, or its results.json alone: then Figure 2 only)")
     data = p.add_argument_group("data")
     data.add_argument("--mnist-dir", metavar="DIR",
                       help="directory holding the four MNIST IDX files (default: the download "
@@ -139,7 +140,8 @@ def main(argv=None):
             paths = kw.draw_figures(args.out) if Path(args.out).is_dir() else []
             if not paths:
                 raise kw.ProtocolError(f"{args.out} holds no runs to draw")
-            kw.write_results(args.out)
+            if kw.collect_records(args.out):      # else the figure came from results.json
+                kw.write_results(args.out)
             print(f"wrote {', '.join(str(path) for path in paths)}")
             return 0
         settings = kw.Settings(init_std=args.init_std, step_sizes=args.step_sizes,

@@ -149,8 +149,10 @@ def test_kingma_welling_figures(tmp_path):
     samples = np.array([2e4, 1e5, 1e6])
     curves = {"aevb": (samples, [-150.0, -120, -100], [-151.0, -122, -103]),
               "wake-sleep": (samples, [-170.0, -140, -125], [-171.0, -141, -126])}
-    rows = [("MNIST", [(z, curves) for z in (3, 5, 10, 20, 200)]),
-            ("Frey Face", [(2, {"aevb": curves["aevb"]})] + [(z, curves) for z in (5, 10, 20)])]
+    paper = {"aevb": (np.array([1e6, 1e7]), [-110.0, -100], [-111.0, -101])}
+    rows = [("MNIST", [(z, curves, paper) for z in (3, 5, 10, 20, 200)]),
+            ("Frey Face", [(2, {"aevb": curves["aevb"]}, {})]
+             + [(z, curves, {}) for z in (5, 10, 20)])]
     assert is_png(plot_bound_curves(tmp_path / "f2.png", rows))
 
     def decode(z):

@@ -7,7 +7,8 @@
                            dimensions when L = 2, else a PCA projection to 2-D
     plot_manifold          for L = 2, decoded grid of z = Phi^-1(u) over u in (0, 1)^2
                            (Kingma & Welling 2014, Figure 4)
-    plot_bound_curves      lower bound vs training samples, AEVB and wake-sleep (K&W Figure 2)
+    plot_bound_curves      lower bound vs training samples, AEVB and wake-sleep, beside the
+                           paper's points (K&W Figure 2; bound_curves_figure draws it)
     plot_manifolds         several 2-d manifolds side by side (K&W Figure 4)
     plot_sample_panels     samples of several models side by side (K&W Figure 5)
     plot_run               all of them for a run directory
@@ -199,19 +200,29 @@ def draw_manifold(ax, decode, image_shape, n=20, dtype=np.float32):
 # ------------------------------------------ Kingma & Welling's figures --
 
 METHOD_STYLE = {"aevb": ("tab:red", "AEVB"), "wake-sleep": ("tab:blue", "wake-sleep")}
+PAPER_MARKERS = {"train": "o", "test": "s"}      # the paper's points: filled train, open test
 
 
 def plot_bound_curves(path, rows):
+    """Kingma & Welling (2014) Figure 2 (``bound_curves_figure``) as a PNG at ``path``."""
+    return _save(bound_curves_figure(rows), path)
+
+
+def bound_curves_figure(rows):
     """Kingma & Welling (2014) Figure 2: the lower bound per datapoint against the
-    number of training samples evaluated, a panel per (data set, N_z), log x-axis.
+    number of training samples evaluated, a panel per (data set, N_z), log x-axis,
+    the reproduction's curves beside the paper's points.
 
     rows : list of (row label, panels), e.g. [("MNIST", panels), ("Frey Face", panels)];
-    panels : list of (N_z, curves); curves : dict method -> (samples (P,), train (P,),
-    test (P,)), method a key of METHOD_STYLE (its colour and name).  Train solid,
-    test dashed; the panels of a row share their y-axis.
+    panels : list of (N_z, curves, paper); curves : dict method -> (samples (P,),
+    train (P,), test (P,)), method a key of METHOD_STYLE (its colour and name);
+    paper : the same for the paper's values (a few points each, may be empty).
+    The curves: train solid, test dashed.  The paper's points: markers in the
+    method's colour joined by a thin dotted line, train filled circles, test open
+    squares.  The panels of a row share their y-axis.  Returns the Figure.
     """
     ncols = max(len(panels) for _, panels in rows)
-    fig = Figure(figsize=(3.3 * ncols, 3.1 * len(rows)), layout="constrained")
+    fig = Figure(figsize=(3.3 * ncols, 3.3 * len(rows)), layout="constrained")
     axes = fig.subplots(len(rows), ncols, squeeze=False, sharey="row")
     for r, (row_label, panels) in enumerate(rows):
         for c in range(ncols):
@@ -219,11 +230,18 @@ def plot_bound_curves(path, rows):
             if c >= len(panels):
                 ax.set_visible(False)
                 continue
-            latent_dim, curves = panels[c]
+            latent_dim, curves, paper = panels[c]
             for method, (samples, train, test) in curves.items():
                 color, name = METHOD_STYLE[method]
                 ax.plot(samples, train, "-", color=color, label=f"{name} (train)")
                 ax.plot(samples, test, "--", color=color, label=f"{name} (test)")
+            for method, (samples, train, test) in paper.items():
+                color, name = METHOD_STYLE[method]
+                for split, values in (("train", train), ("test", test)):
+                    ax.plot(samples, values, ":", lw=0.8, color=color,
+                            marker=PAPER_MARKERS[split], markersize=5,
+                            markerfacecolor=color if split == "train" else "white",
+                            label=f"paper, {name} ({split})")
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(NullFormatter())       # label the powers of 10 only
             ax.set_title(f"{row_label}, $N_z$ = {latent_dim}")
@@ -235,10 +253,10 @@ def plot_bound_curves(path, rows):
         h, lab = ax.get_legend_handles_labels()
         if len(h) > len(handles):
             handles, labels = h, lab
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
-    fig.suptitle("Lower bound against training samples, AEVB and wake-sleep "
-                 "(Kingma & Welling 2014, Figure 2)")
-    return _save(fig, path)
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4))
+    fig.suptitle("Lower bound against training samples, AEVB and wake-sleep: lines reproduced "
+                 "here, markers the paper's values (Kingma & Welling 2014, Figure 2)")
+    return fig
 
 
 def plot_manifolds(path, panels, n=20):
