@@ -11,8 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae import objectives
-from numpyvae import VAE, Autoencoder
+from numpyvae import VAE, Autoencoder, objectives
 from numpyvae.run.checkpoint import load_checkpoint, to_json
 from numpyvae.run.rundir import CHECKPOINT, METRICS, PLOTS
 from numpyvae.run.settings import RunError
@@ -301,3 +300,22 @@ def test_the_final_evaluations_cost_is_told_before_training():
         short, model, {"n_train": 5000, "n_test": 10000}, done=0)
     assert "no training left" in evaluation_notice(config, model, info, done=10)
     assert evaluation_notice(RunConfig(eval_k=0), model, info, done=0) == ""
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "sgd"])
+def test_a_textbook_run_gives_the_fast_runs_numbers_to_rounding(tmp_path, optimizer):
+    """--textbook (RunConfig.textbook): the textbook layers, likelihood and optimizer
+    throughout; a short run ends where the fast one does, to float32 rounding."""
+    lr = {"adam": 1e-3, "adagrad": 0.02, "sgd": 0.01}[optimizer]
+    fast = quiet_fit(tiny_config(tmp_path / "fast", optimizer=optimizer, lr=lr), synthetic())
+    textbook = quiet_fit(tiny_config(tmp_path / "textbook", optimizer=optimizer, lr=lr,
+                                     textbook=True), synthetic())
+    assert textbook["config"]["textbook"] and textbook["model"]["textbook"]
+    for key in ("test_loss", "test_nll", "test_bound_loss"):
+        assert textbook["final"][key] == pytest.approx(fast["final"][key], rel=1e-4), key
+
+
+def test_resume_refuses_a_change_of_textbook(tmp_path):
+    quiet_fit(tiny_config(tmp_path, epochs=1), synthetic())
+    with pytest.raises(RunError, match="--textbook"):
+        quiet_fit(tiny_config(tmp_path, epochs=2, textbook=True), synthetic(), resume=True)
