@@ -91,9 +91,7 @@ def loss_and_grads(model, x, *, rng=None, beta=1.0, eps=None, out=None, objectiv
     """
     check_vae(model, f"the {objective!r} objective", kinds=ONE_LAYER_KINDS)
     k, beta = check_objective(objective, k, beta)
-    if objective not in model.trainable_objectives:
-        raise ValueError(f"{type(model).__name__} trains with the objectives "
-                         f"{model.trainable_objectives}, not {objective!r}")
+    check_trainable(model, objective)
     free_bits = check_free_bits(free_bits, objective)
     if free_bits and model.posterior is not gaussian:
         raise ValueError("free bits clamp the KL of each latent dimension of a diagonal "
@@ -131,6 +129,13 @@ def check_free_bits(free_bits, objective, name=str):
         raise ValueError(f"free bits clamp the closed-form KL of {name('objective')} elbo only, "
                          f"not {objective!r} (got {name('free_bits')} {free_bits!r})")
     return free_bits
+
+
+def check_trainable(model, objective):
+    """ValueError unless ``model`` trains with ``objective`` (its trainable_objectives)."""
+    if objective not in model.trainable_objectives:
+        raise ValueError(f"{type(model).__name__} trains with the objectives "
+                         f"{model.trainable_objectives}, not {objective!r}")
 
 
 def objective_loss_and_grads(model, x, eps, rng, objective, beta, out=None, trace=None,

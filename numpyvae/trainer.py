@@ -62,7 +62,7 @@ import time
 import numpy as np
 
 from numpyvae.data.binarize import binarize
-from numpyvae.objectives import check_free_bits, check_objective
+from numpyvae.objectives import check_free_bits, check_objective, check_trainable
 from numpyvae.util.validate import NonFiniteError, check_vae
 
 
@@ -118,6 +118,7 @@ class TrainingStep:
                  free_bits=0.0):
         check_vae(model, "training")
         self.k, _ = check_objective(objective, k, 1.0)
+        check_trainable(model, objective)
         self.free_bits = check_free_bits(free_bits, objective)
         self.model, self.optimizer, self.binarize_mode = model, optimizer, binarize_mode
         self.objective = objective

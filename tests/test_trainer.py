@@ -5,8 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae import objectives, trainer
-from numpyvae import VAE, Adam
+from numpyvae import VAE, Adam, FullCovarianceVAE, TwoLayerVAE, objectives
 from numpyvae.objectives import loss_and_grads
 from numpyvae.trainer import TrainingDiverged, TrainingStep, kl_weight, train_epoch
 from run_helpers import synthetic
@@ -121,3 +120,10 @@ def test_the_training_path_stays_in_the_model_dtype(dtype, mode):
     assert {a.dtype for a in cached if a.dtype.kind == "f"} == {np.dtype(dtype)}
     assert step.x_in.dtype == step.grads.flat.dtype == model.params.flat.dtype == dtype
     assert all(opt.state[s].flat.dtype == dtype for s in opt.state_names)
+
+
+@pytest.mark.parametrize("model, objective", [
+    (FullCovarianceVAE(64, (8,), 2), "wake-sleep"), (TwoLayerVAE(64, (8,), 2), "wake-sleep")])
+def test_a_step_refuses_an_objective_its_model_does_not_train(model, objective):
+    with pytest.raises(ValueError, match="trains with the objectives"):
+        TrainingStep(model, Adam(model.params), 16, objective=objective)

@@ -41,6 +41,7 @@ class TwoLayerVAE(VAE):
 
     kind = "two-layer-vae"
     objectives = two_layer_objectives   # its loss_and_grads / objective_loss_and_grads
+    trainable_objectives = two_layer_objectives.OBJECTIVES
 
     def __init__(self, input_dim, hidden_dims=(200, 200), latent_dim=100, likelihood="bernoulli",
                  obs_var=1.0, activation="tanh", dtype=np.float32, seed=0,
