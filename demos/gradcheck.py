@@ -1449,7 +1449,6 @@ def parser():
 def run(args, stream=None):
     """Every check in order; returns the rows (up to the first failure with -x)."""
     stream = sys.stdout if stream is None else stream
-    rng = np.random.default_rng(args.seed)
     report = Report(stream, args.first_failure)
     try:
         for number, section in enumerate(SECTIONS, start=1):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datafiles import DownloadError, ImageDataset, default_cache_dir, file_md5
+from .datafiles import ImageDataset, default_cache_dir, file_md5
 from .datafiles import download as download_verified
 from .idx import read_idx
 
