@@ -17,10 +17,21 @@ def _layer_sizes(mlp):
 
 
 def training_step_products(model, n, rng, samples=1):
-    """A function running every product of one forward+backward pass at batch n,
-    with ``samples`` draws of z per example (the decoder then sees n * samples rows)."""
+    """A function running every product of one forward+backward pass at batch n
+    (training_step_jobs), with ``samples`` draws of z per example."""
+    return _runner(training_step_jobs(model, n, rng, samples))
+
+
+def training_step_jobs(model, n, rng, samples=1):
+    """The (a, b, out) operands of every product of one forward+backward pass at
+    batch n, with ``samples`` draws of z per example (the decoder then sees
+    n * samples rows; so do a two-layer model's top encoder and top decoder,
+    which run on the samples of z1)."""
     jobs = []
-    for mlp, rows in ((model.encoder, n), (model.decoder, n * samples)):
+    networks = [(model.encoder, n), (model.decoder, n * samples)]
+    if hasattr(model, "top_encoder"):
+        networks += [(model.top_encoder, n * samples), (model.top_decoder, n * samples)]
+    for mlp, rows in networks:
         for i, (d_in, d_out) in enumerate(_layer_sizes(mlp)):
             x = rng.standard_normal((rows, d_in)).astype(model.dtype)
             W = rng.standard_normal((d_in, d_out)).astype(model.dtype)
@@ -29,7 +40,7 @@ def training_step_products(model, n, rng, samples=1):
             jobs.append((x.T, dout, np.empty((d_in, d_out), model.dtype)))       # dW
             if not (mlp is model.encoder and i == 0):
                 jobs.append((dout, W.T, np.empty((rows, d_in), model.dtype)))    # dx
-    return _runner(jobs)
+    return jobs
 
 
 def decoder_forward_products(model, n, rng):

@@ -331,10 +331,12 @@ def check_operations(report, args, rng):
                     lambda dlogp, cache: gaussian.gaussian_log_density_backward(dlogp, cache),
                     {"x": xg, "mean": mean, "logvar": lv}, wrt=("mean", "logvar"))
     xb, logits = (rng.random((n, d)) < 0.5).astype(float), rng.uniform(-3, 3, (n, d))
-    for cls in ("BernoulliLikelihood", "BernoulliLikelihoodFast"):
+    caches = {"BernoulliLikelihood": (xb, logits),   # the fast form keeps x - 1/2 and 1 + e^-|l|
+              "BernoulliLikelihoodFast": (xb - 0.5, logits, 1 + np.exp(-np.abs(logits)))}
+    for cls, cache in caches.items():
         check_likelihood(report, f"likelihoods.{cls}", lambda cls=cls: getattr(likelihoods, cls)(),
                          xb, logits, stats.bernoulli.logpmf(xb, expit(logits)).sum(axis=1),
-                         (xb, logits), lambda g: (g.random(logits.shape) < expit(logits)).astype(float))
+                         cache, lambda g: (g.random(logits.shape) < expit(logits)).astype(float))
     check_likelihood(report, "likelihoods.GaussianLikelihood", lambda: likelihoods.GaussianLikelihood(0.5),
                      xg, mean, stats.norm.logpdf(xg, mean, np.sqrt(0.5)).sum(axis=1),
                      (xg - mean, np.array(1 / 0.5)),

@@ -47,7 +47,7 @@ demos/gradcheck.py), see ``backward_through_samples``.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp, softmax
+from scipy.special import logsumexp
 
 from numpyvae.ops import gaussian
 from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
@@ -56,6 +56,8 @@ from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_d
                                standard_normal_log_density_backward,
                                standard_normal_log_density_forward)
 from numpyvae.ops.free_bits import free_bits_backward, free_bits_forward
+from numpyvae.ops.layers import log1p_fast
+from numpyvae.ops.log_mean_exp import log_mean_exp_backward, log_mean_exp_forward
 from numpyvae.ops.likelihoods import BernoulliLikelihood
 from numpyvae.util.validate import (check_choice, check_float, check_generator, check_plain_array,
                                     check_positive_int, check_vae)
@@ -248,7 +250,7 @@ def log_weights_fast(model, x, eps):
 
     The first sum costs one H-vector per example (W (x - 1/2), (N, H)) and a
     (kN, H) product with it, instead of a pass over the (kN, D) logits; only
-    the second touches them, in place (|l|, its row sums, exp(-|l|), log1p,
+    the second touches them, in place (|l|, its row sums, exp(-|l|), layers.log1p_fast,
     row sums).  Any other likelihood: log_weights itself.
     """
     if not isinstance(model.likelihood, BernoulliLikelihood):
@@ -270,8 +272,8 @@ def log_weights_fast(model, x, eps):
     logw -= 0.5 * (a @ ones).reshape(k, n)
     np.negative(a, out=a)
     np.exp(a, out=a)
-    np.log1p(a, out=a)                                                     # log1p(exp(-|l|))
-    logw -= (a @ ones).reshape(k, n)
+    log1p_y = log1p_fast(a)[0]                                             # log1p(exp(-|l|))
+    logw -= (log1p_y @ ones).reshape(k, n)
     logw += standard_normal_log_density_forward(z)[0]
     logw -= model.posterior.log_density_at_sample_forward(eps, logvar)[0]
     return logw
@@ -425,9 +427,8 @@ def iwae(model, x, eps, beta=1.0, out=None, trace=None):
     logw, parts = log_weights(model, x, eps)
     fwd, logq, _, logpz, _ = parts
     k, n = logw.shape
-    bound = logsumexp(logw, axis=0) - np.log(k)                                  # (N,)
-    weights = softmax(logw, axis=0)                                              # (k, N)
-    dlogw = weights * (-1.0 / n)
+    bound, weights = log_mean_exp_forward(logw)           # (N,) L_k, (k, N) softmax_j log w
+    dlogw = log_mean_exp_backward(np.full(n, -1.0 / n, dtype=model.dtype), weights)
     grads = model.grad_buffer(out)
     _backward_through_log_weights(model, parts, dlogw, dlogw, -dlogw, grads, trace)
     if trace is not None:

@@ -45,7 +45,7 @@ demos/gradcheck.py, section 5).
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp, softmax
+from scipy.special import logsumexp
 
 from numpyvae.objectives import _terms, check_objective, draw_eps
 from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
@@ -54,6 +54,7 @@ from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_d
                                    reparameterize_backward, reparameterize_forward,
                                    standard_normal_log_density_backward,
                                    standard_normal_log_density_forward)
+from numpyvae.ops.log_mean_exp import log_mean_exp_backward, log_mean_exp_forward
 from numpyvae.util.validate import check_choice, check_vae
 
 OBJECTIVES = ("elbo", "elbo-mc", "iwae")
@@ -348,9 +349,8 @@ def iwae(model, x, eps, beta=1.0, out=None, trace=None):
     fwd = two_layer_forward(model, x, eps)
     logw = fwd.log_weights()
     k, n = logw.shape
-    bound_n = logsumexp(logw, axis=0) - np.log(k)                                 # (N,)
-    weights = softmax(logw, axis=0)                                               # (k, N)
-    dlogw = weights * (-1.0 / n)
+    bound_n, weights = log_mean_exp_forward(logw)         # (N,) L_k, (k, N) softmax_j log w
+    dlogw = log_mean_exp_backward(np.full(n, -1.0 / n, dtype=model.dtype), weights)
     grads = model.grad_buffer(out)
     backward_through_layers(model, fwd, dlogw, dlogw, dlogw, -dlogw, -dlogw,
                             np.zeros((k, n), model.dtype), grads, trace)

@@ -16,7 +16,7 @@ from numpyvae.ops.full_gaussian import kl_full_gaussians_forward
 from numpyvae.ops.gaussian import (kl_standard_normal_forward, log_density_at_sample_forward,
                                    reparameterize_forward, standard_normal_log_density_forward)
 from numpyvae.gradcheck import numerical_gradient, relative_error
-from numpyvae.ops.layers import softplus
+from numpyvae.ops.layers import log1p_fast, softplus
 
 TOL = 1e-7  # float64 central differences
 D, L, S2 = 5, 3, 0.3
@@ -160,13 +160,18 @@ def test_full_covariance_kl_gradients():
 @pytest.mark.parametrize("x", [0.0, 0.3, 1.0])
 def test_bernoulli_identities(x):
     """x log s + (1-x) log(1-s) = x l - softplus(l) = (x - 1/2) l - |l|/2 - log1p(exp(-|l|)),
-    and its derivative x - sigmoid(l) = (x - 1/2) - tanh(l/2)/2."""
+    its fast form with layers.log1p_fast, and its derivative
+    x - sigmoid(l) = (x - 1/2) - tanh(l/2)/2 = (x - 1/2) - sign(l) (1/(1 + y) - 1/2)."""
     l = np.linspace(-30, 30, 121)
     textbook = x * log_expit(l) + (1 - x) * log_expit(-l)
     assert np.allclose(x * l - softplus(l), textbook, rtol=1e-13, atol=1e-13)
     assert np.allclose((x - 0.5) * l - np.abs(l) / 2 - np.log1p(np.exp(-np.abs(l))), textbook,
                        rtol=1e-13, atol=1e-13)
+    assert np.allclose((x - 0.5) * l - np.abs(l) / 2 - log1p_fast(np.exp(-np.abs(l)))[0], textbook,
+                       rtol=1e-13, atol=1e-13)
     assert np.allclose(x - expit(l), (x - 0.5) - np.tanh(l / 2) / 2, rtol=0, atol=1e-15)
+    s = 1 / (1 + np.exp(-np.abs(l)))
+    assert np.allclose(x - expit(l), (x - 0.5) - np.sign(l) * (s - 0.5), rtol=0, atol=1e-15)
 
 
 # -------------------------------------------------------- docs/objectives.md --

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
 
-from numpyvae.ops.layers import (linear_backward, linear_backward_fast, linear_forward, relu_forward,
-                             relu_forward_fast, softplus)
+from numpyvae.ops.layers import (linear_backward, linear_backward_fast, linear_forward, log1p_fast,
+                             relu_forward, relu_forward_fast, softplus)
 from numpyvae import VAE
 from numpyvae.evaluate import logsumexp_fast
 from numpyvae.ops.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast
@@ -85,6 +85,22 @@ def test_linear_backward_fast_agrees_with_the_textbook_form(dtype, data):
     assert np.all(np.abs(db_fast.astype(np.float64) - db) <= bound)
 
 
+# ------------------------------------------------------------------ log1p --
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log1p_fast_agrees_with_log1p_to_a_few_eps_relative(dtype):
+    """log(u) - ((u - 1) - y) / u against np.log1p(y) for y = exp(-|x|) over
+    [0, 1]: y from 1 down to below eps / 2 (where 1 + y rounds to 1) and 0,
+    relative error at most 4 eps (log's own rounding, and the correction's)."""
+    y = np.concatenate([np.exp(-np.linspace(0, 120, 20001)), [0.0]]).astype(dtype)
+    value, u = log1p_fast(y)
+    expected = np.log1p(y.astype(np.float64))
+    assert value.dtype == u.dtype == dtype
+    assert np.array_equal(u, y + 1)
+    scale = np.maximum(np.abs(expected), np.finfo(dtype).tiny)
+    assert np.max(np.abs(value - expected) / scale) <= 4 * eps_of(dtype)
+
+
 # ------------------------------------------------------------- Bernoulli --
 
 def bernoulli_inputs(data, dtype, lo=-50.0, hi=50.0):
@@ -120,14 +136,15 @@ def test_bernoulli_log_prob_fast_agrees_with_the_textbook_form(dtype, data):
 @SETTINGS
 @given(data=st.data())
 def test_bernoulli_log_prob_backward_fast_agrees_with_the_textbook_form(dtype, data):
-    """dlogp (x - sigmoid(l)) against dlogp ((x - 1/2) - tanh(l/2) / 2): both
-    subtract numbers of size <= 1 with a few eps of relative error each, so
+    """dlogp (x - sigmoid(l)) against dlogp ((x - 1/2) - sign(l) (1/(1 + e^-|l|) - 1/2)):
+    both subtract numbers of size <= 1 with a few eps of relative error each, so
     they differ by at most 8 eps |dlogp| per entry (absolute: where
     x - sigmoid(l) is tiny both are dominated by rounding)."""
     x, logits, dlogp = bernoulli_inputs(data, dtype)
-    cache = BernoulliLikelihood().log_prob_forward(x, logits)[1]
-    dlogits = BernoulliLikelihood().log_prob_backward(dlogp, cache)
-    dlogits_fast = BernoulliLikelihoodFast().log_prob_backward(dlogp, cache)
+    dlogits = BernoulliLikelihood().log_prob_backward(
+        dlogp, BernoulliLikelihood().log_prob_forward(x, logits)[1])
+    dlogits_fast = BernoulliLikelihoodFast().log_prob_backward(
+        dlogp, BernoulliLikelihoodFast().log_prob_forward(x, logits)[1])
     assert dlogits_fast.dtype == dlogits.dtype == dtype
     bound = 8 * eps_of(dtype) * np.abs(dlogp.astype(np.float64))[:, None]
     assert np.all(np.abs(dlogits_fast.astype(np.float64) - dlogits) <= bound)
@@ -140,13 +157,13 @@ def test_bernoulli_forms_agree_on_a_default_size_batch():
     x = (rng.random((128, 784)) < 0.3).astype(np.float32)
     dlogp = np.full(128, -1 / 128, dtype=np.float32)
     eps = eps_of(np.float32)
-    (logp, cache), (logp_fast, _) = (BernoulliLikelihood().log_prob_forward(x, logits),
-                                    BernoulliLikelihoodFast().log_prob_forward(x, logits))
+    (logp, cache), (logp_fast, cache_fast) = (BernoulliLikelihood().log_prob_forward(x, logits),
+                                              BernoulliLikelihoodFast().log_prob_forward(x, logits))
     bound = (784 + 8) * eps * np.sum(np.abs(logits.astype(np.float64)) + 1, axis=1)
     assert np.all(np.abs(logp_fast.astype(np.float64) - logp) <= bound)
     terms = x.astype(np.float64) * logits - softplus(logits.astype(np.float64))
     assert np.max(np.abs(logp - terms.sum(axis=1))) <= np.max(bound)
-    difference = (BernoulliLikelihoodFast().log_prob_backward(dlogp, cache).astype(np.float64)
+    difference = (BernoulliLikelihoodFast().log_prob_backward(dlogp, cache_fast).astype(np.float64)
                   - BernoulliLikelihood().log_prob_backward(dlogp, cache))
     assert np.max(np.abs(difference)) <= 8 * eps / 128
 

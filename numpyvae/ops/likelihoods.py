@@ -17,7 +17,7 @@ the one make_likelihood gives the models.
 import numpy as np
 
 from numpyvae.ops.gaussian import gaussian_log_density_backward, gaussian_log_density_forward
-from numpyvae.ops.layers import sigmoid, softplus
+from numpyvae.ops.layers import log1p_fast, sigmoid, softplus
 from numpyvae.util.validate import check_float
 
 
@@ -86,35 +86,42 @@ class BernoulliLikelihoodFast(BernoulliLikelihood):
 
         x l - softplus(l) = (x - 1/2) l - |l|/2 - log1p(exp(-|l|)),
 
-    computed in place in two temporaries, and the sum over d is the matrix-
+    computed in place in three temporaries, and the sum over d is the matrix-
     vector product t @ 1 (this runs over k * N * D values in the
-    importance-weighted evaluation).
+    importance-weighted evaluation).  The log1p is layers.log1p_fast, from
+    NumPy's vectorized log (its log1p is about 8x slower in float32).
 
-    Backward: sigmoid(l) = (1 + tanh(l/2)) / 2, so
+    Backward: with y = exp(-|l|), which the forward computed, sigmoid(l) is
+    s = 1 / (1 + y) for l >= 0 and y / (1 + y) = 1 - s for l < 0, so
 
-        x - sigmoid(l) = (x - 1/2) - tanh(l/2) / 2,
+        x - sigmoid(l) = (x - 1/2) - sign(l) (s - 1/2),      s - 1/2 in [0, 1/2),
 
-    four cheap in-place passes.
+    five cheap in-place passes (a reciprocal, a subtraction, copysign, the
+    subtraction from x - 1/2, the product with dlogp), no transcendental
+    function: the forward caches 1 + y.  Each entry is off by at most about
+    2 eps in absolute terms, as 1/2 - tanh(l/2)/2 would be.
+
+    The cache is (x - 1/2 (N, D), logits (..., D), 1 + exp(-|l|) (..., D)).
     """
 
     def log_prob_forward(self, x, logits):
-        t = (x - 0.5) * logits        # (x - 1/2) l
+        centred = x - 0.5
+        t = centred * logits          # (x - 1/2) l
         a = np.abs(logits)
         a *= -0.5
         t += a                        # x l - max(l, 0)
         a *= 2
-        np.exp(a, out=a)
-        np.log1p(a, out=a)            # log1p(exp(-|l|))
-        t -= a
-        return t @ np.ones(t.shape[-1], dtype=t.dtype), (x, logits)
+        np.exp(a, out=a)              # y = exp(-|l|)
+        log1p_y, one_plus_y = log1p_fast(a)
+        t -= log1p_y                  # log1p(exp(-|l|)); 1 + y is cached for the backward
+        return t @ np.ones(t.shape[-1], dtype=t.dtype), (centred, logits, one_plus_y)
 
     def log_prob_backward(self, dlogp, cache):
-        x, logits = cache
-        d = np.multiply(logits, 0.5)
-        np.tanh(d, out=d)             # tanh(l/2)
-        d *= -0.5
-        d += x
-        d -= 0.5                      # (x - 1/2) - tanh(l/2) / 2
+        centred, logits, one_plus_y = cache
+        d = np.divide(1, one_plus_y)  # s = 1 / (1 + exp(-|l|)) = sigmoid(|l|)
+        d -= 0.5
+        np.copysign(d, logits, out=d)  # sign(l) (s - 1/2) = sigmoid(l) - 1/2
+        np.subtract(centred, d, out=d)  # (x - 1/2) - (sigmoid(l) - 1/2)
         d *= dlogp[..., None]
         return d
 
