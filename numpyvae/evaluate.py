@@ -230,19 +230,6 @@ def chunk_sizes(model, k, n_total, batch_elements):
 
 # ------------------------------------------------------------------- ELBO --
 
-def elbo(model, x, rng, batch_size=1000):
-    """Per-example ELBO with one z per example and the KL in closed form:
-
-        ELBO_n = log p(x_n|z_n) - KL( q(z|x_n) || N(0, I) ),   z_n ~ q(z|x_n)
-
-    x : (N, D) of the model's dtype; rng : np.random.Generator.
-    Returns (N,) float64 nats (see VAE.elbo_terms); runs ``batch_size``
-    examples at a time.
-    """
-    logpx, kl = _elbo_terms(model, x, rng, batch_size)
-    return logpx - kl
-
-
 def evaluate_elbo(model, x, rng, batch_size=1000):
     """Means over a data set, in nats per example, of
 
@@ -251,13 +238,20 @@ def evaluate_elbo(model, x, rng, batch_size=1000):
     as a dict of floats ``{"loss", "recon", "kl"}`` (the training loss with
     beta = 1, computed in batches without gradients).
     """
-    logpx, kl = _elbo_terms(model, x, rng, batch_size)
+    logpx, kl = elbo_terms(model, x, rng, batch_size)
     recon, kl_mean = -float(np.mean(logpx)), float(np.mean(kl))
     return {"loss": recon + kl_mean, "recon": recon, "kl": kl_mean}
 
 
-def _elbo_terms(model, x, rng, batch_size):
-    """(log p(x|z), KL), each (N,) float64, from model.elbo_terms in batches."""
+def elbo_terms(model, x, rng, batch_size=1000):
+    """The per-example ELBO's terms over a data set, one z per example:
+
+        logpx_n = log p(x_n|z_n),   kl_n = KL(q(z|x_n) || N(0, I)),   ELBO_n = logpx_n - kl_n
+
+    x : (N, D) of the model's dtype; rng : np.random.Generator (the noise,
+    drawn batch by batch).  Returns (logpx, kl), each (N,) float64 nats, from
+    model.elbo_terms (objectives.elbo_terms) ``batch_size`` examples at a time.
+    """
     check_vae(model, "evaluation")
     model.check_input(x)
     check_generator(rng)

@@ -279,6 +279,21 @@ def log_weights_fast(model, x, eps):
     return logw
 
 
+def elbo_terms(model, x, eps):
+    """The ELBO's two terms per example, forward only: x (N, D), eps (k, N, L) ->
+
+        logpx (N,)   (1/k) sum_j log p(x_n|z_nj),   z_nj = mu_n + std_n * eps_nj
+        kl    (N,)   KL(q(z|x_n) || N(0, I)), in closed form
+
+    so that ELBO_n = logpx_n - kl_n (estimator B).  The one place the ELBO is
+    computed without gradients: bound('elbo'), VAE.elbo_terms and through it
+    the run's test -ELBO (evaluate.evaluate_elbo) all call it.
+    """
+    fwd = sampled_forward(model, x, eps)
+    return (np.mean(fwd.logpx, axis=0),
+            model.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)[0])
+
+
 def bound(model, x, objective, eps):
     """The per-example bound on log p(x) that ``objective`` maximises, forward
     only: x (N, D), eps (k, N, L) -> (N,) nats (beta = 1).
@@ -288,9 +303,8 @@ def bound(model, x, objective, eps):
         'iwae'                 log (1/k) sum_j w_j
     """
     if objective in ("elbo", "wake-sleep"):
-        fwd = sampled_forward(model, x, eps)
-        return (np.mean(fwd.logpx, axis=0)
-                - model.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)[0])
+        logpx, kl = elbo_terms(model, x, eps)
+        return logpx - kl
     logw = log_weights(model, x, eps)[0]
     if objective == "elbo-mc":
         return np.mean(logw, axis=0)

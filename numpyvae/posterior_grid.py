@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from numpyvae.objectives import sampled_forward
 from numpyvae.ops.gaussian import (gaussian_log_density_forward, kl_standard_normal_forward,
-                                   reparameterize_forward, standard_normal_log_density_forward)
+                                   standard_normal_log_density_forward)
 from numpyvae.util.validate import check_generator, check_positive_int, check_vae
 
 COARSE_POINTS = 81         # per axis, of the pass that finds the posterior
@@ -145,13 +146,12 @@ def elbo_by_sampling(model, x, rng, samples=10000):
     samples = check_positive_int(samples, "samples")
     x = np.asarray(x)
     model.check_input(x[None, :])
-    mu, logvar = model.encode(x[None, :])
     log_px_given_z = np.empty(samples)
     for s0 in range(0, samples, ROWS):
-        eps = rng.standard_normal((min(ROWS, samples - s0), model.latent_dim), dtype=model.dtype)
-        z = reparameterize_forward(mu, logvar, eps)[0]                  # (rows, L)
-        out = model.decoder.forward(model.params, z)[0]
-        log_px_given_z[s0:s0 + ROWS] = model.likelihood.log_prob_forward(x[None, :], out)[0]
+        eps = rng.standard_normal((min(ROWS, samples - s0), 1, model.latent_dim), dtype=model.dtype)
+        # the training objectives' forward pass, its k = rows samples of the one image
+        log_px_given_z[s0:s0 + ROWS] = sampled_forward(model, x[None, :], eps).logpx[:, 0]
+    mu, logvar = model.encode(x[None, :])
     kl = float(kl_standard_normal_forward(mu, logvar)[0][0])
     se = float(np.std(log_px_given_z, ddof=1) / np.sqrt(samples)) if samples > 1 else np.inf
     return float(np.mean(log_px_given_z)) - kl, se

@@ -194,6 +194,20 @@ def log_weights(model, x, eps):
     return two_layer_forward(model, x, eps).log_weights()
 
 
+def elbo_terms(model, x, eps):
+    """The two-layer ELBO's terms per example, forward only: x (N, D),
+    eps (k, N, L1 + L2) ->
+
+        logpx (N,)   (1/k) sum_j log p(x_n|z1_nj)
+        rest  (N,)   (1/k) sum_j [ log q(z1_nj|x_n) - log p(z1_nj|z2_nj) ] + KL(q(z2|z1_nj) || N(0, I))
+
+    so that ELBO_n = logpx_n - rest_n (the 'elbo' objective's bound): what
+    bound('elbo') and TwoLayerVAE.elbo_terms compute.
+    """
+    fwd = two_layer_forward(model, x, eps)
+    return np.mean(fwd.logpx, axis=0), np.mean(fwd.logq1 - fwd.logpz1 + fwd.kl2, axis=0)
+
+
 def bound(model, x, objective, eps):
     """The per-example bound on log p(x) that ``objective`` maximises, forward
     only: x (N, D), eps (k, N, L1 + L2) -> (N,) nats (beta = 1).
@@ -202,10 +216,10 @@ def bound(model, x, objective, eps):
         'elbo-mc'   (1/k) sum_j log w_j
         'iwae'      log (1/k) sum_j w_j
     """
-    fwd = two_layer_forward(model, x, eps)
     if objective == "elbo":
-        return np.mean(fwd.logpx + fwd.logpz1 - fwd.logq1 - fwd.kl2, axis=0)
-    logw = fwd.log_weights()
+        logpx, rest = elbo_terms(model, x, eps)
+        return logpx - rest
+    logw = two_layer_forward(model, x, eps).log_weights()
     if objective == "elbo-mc":
         return np.mean(logw, axis=0)
     return logsumexp(logw, axis=0) - np.log(eps.shape[0])

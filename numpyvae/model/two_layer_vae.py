@@ -100,8 +100,7 @@ class TwoLayerVAE(VAE):
         self.check_input(x)
         eps = draw_eps(self, x.shape[0], 1, rng, eps, width=self.noise_dim)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            fwd = two_layer_objectives.two_layer_forward(self, x, eps)
-            logpx, rest = fwd.logpx[0], (fwd.logq1 - fwd.logpz1 + fwd.kl2)[0]
+            logpx, rest = two_layer_objectives.elbo_terms(self, x, eps)
         self.check_finite(x, {"the reconstruction term log p(x|z1)": logpx,
                               "the KL terms": rest})
         return logpx, rest

@@ -64,16 +64,15 @@ class VAE(EncoderDecoder):
         return self.decode(z)
 
     def elbo_terms(self, x, rng=None, eps=None):
-        """Per-example (log p(x|z), KL) for one z per example, no gradients; (N,) each.
+        """Per-example (log p(x|z), KL) for one z per example, no gradients; (N,) each
+        (objectives.elbo_terms, with the input and the noise checked).
 
         x (N, D); the noise from ``rng`` or ``eps`` (N, L).  NonFiniteError
         (see EncoderDecoder.check_finite) if a term overflows."""
         self.check_input(x)
         eps = objectives.draw_eps(self, x.shape[0], 1, rng, eps)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            fwd = objectives.sampled_forward(self, x, eps)
-            logpx = fwd.logpx[0]
-            kl = self.posterior.kl_standard_normal_forward(fwd.mu, fwd.logvar)[0]
+            logpx, kl = objectives.elbo_terms(self, x, eps)
         self.check_finite(x, {"the reconstruction term log p(x|z)": logpx, "the KL term": kl})
         return logpx, kl
 
