@@ -176,6 +176,20 @@ def iwae_model(dtype=np.float32):
     return VAE(784, (200, 200), 50, activation="tanh", dtype=dtype, seed=0)
 
 
+def iwae_step_function(model, x_train, batch, k, rng):
+    """One IWAE training step per call (trainer.TrainingStep, Adam eps 1e-4, dynamic
+    binarization), cycling through the batches of a random order of x_train."""
+    step = TrainingStep(model, AdamFast(model.params, lr=1e-3, eps=1e-4), batch, "dynamic",
+                        objective="iwae", k=k)
+    perm = rng.permutation(x_train.shape[0])
+    batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]
+    counter = iter(range(10 ** 9))
+
+    def one_step():
+        step(x_train, batches[next(counter) % len(batches)], rng)
+    return one_step
+
+
 def bench_eval(data, n_examples, k, model=None, label="3"):
     """The evaluation as the run does it (all threads BLAS would use, each
     with a one-thread BLAS; blas.py), the serial textbook loop (one Python
@@ -222,15 +236,7 @@ def bench_iwae_step(x_train, repeats, batch=100):
     rng = np.random.default_rng(0)
     for k, n_repeats in ((5, repeats), (50, max(5, repeats // 10))):
         model = iwae_model()
-        step = TrainingStep(model, AdamFast(model.params, lr=1e-3, eps=1e-4), batch, "dynamic",
-                            objective="iwae", k=k)
-        perm = rng.permutation(x_train.shape[0])
-        batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]
-        counter = iter(range(10 ** 9))
-
-        def one_step():
-            step(x_train, batches[next(counter) % len(batches)], rng)
-
+        one_step = iwae_step_function(model, x_train, batch, k, rng)
         products = training_step_products(model, batch, rng, samples=k)
         for _ in range(5):
             one_step()

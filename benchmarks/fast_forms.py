@@ -12,7 +12,8 @@ ratio, then the median milliseconds of a whole training step
 in alternating rounds so both see the same machine.  Also two choices made
 inside single functions: the stable sigmoid against two other ways of
 writing it, and dynamic binarization's random bytes (binarize.uniform_below_255)
-against rng.integers.  Random data: speed only.
+against rng.integers; log1p's fast form, the IWAE bound's log-mean-exp against
+scipy's, and AdamFast's block size.  Random data: speed only.
 """
 
 import os
@@ -29,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from numpyvae import VAE, Adam, AdamFast  # noqa: E402
 from numpyvae.ops import layers  # noqa: E402
-from numpyvae.model import mlp
+from numpyvae.model import mlp  # noqa: E402
 from numpyvae.data.binarize import uniform_below_255  # noqa: E402
 from numpyvae.ops.likelihoods import BernoulliLikelihood, BernoulliLikelihoodFast  # noqa: E402
+from numpyvae.ops.log_mean_exp import log_mean_exp_forward  # noqa: E402
+from scipy.special import expit, logsumexp, softmax  # noqa: E402
 from numpyvae.trainer import TrainingStep  # noqa: E402
 
 BATCH, DTYPE = 128, np.float32
@@ -59,11 +62,11 @@ def op_pairs(rng):
     logits, x = arr(BATCH, 784, scale=3.0), (rng.random((BATCH, 784)) < 0.3).astype(DTYPE)
     dlogp = np.full(BATCH, -1 / BATCH, DTYPE)
     text, fast = BernoulliLikelihood(), BernoulliLikelihoodFast()
-    cache = (x, logits)
+    cache, cache_fast = text.log_prob_forward(x, logits)[1], fast.log_prob_forward(x, logits)[1]
     pairs += [("Bernoulli log_prob_forward (128, 784)", lambda: text.log_prob_forward(x, logits),
                lambda: fast.log_prob_forward(x, logits)),
               ("Bernoulli log_prob_backward (128, 784)", lambda: text.log_prob_backward(dlogp, cache),
-               lambda: fast.log_prob_backward(dlogp, cache))]
+               lambda: fast.log_prob_backward(dlogp, cache_fast))]
     params_text = VAE(784, (400,), 20, dtype=DTYPE).params
     params_fast = params_text.copy()
     grads = params_text.zeros_like()
@@ -77,7 +80,8 @@ def op_pairs(rng):
 def other_choices(rng):
     """(title, [(label, call)]) for choices made inside one function."""
     x = (rng.standard_normal((BATCH, 784)) * 3).astype(DTYPE)
-    from scipy.special import expit
+    y = np.exp(-np.abs(rng.standard_normal((500, 784)) * 3)).astype(DTYPE)
+    logw = (rng.standard_normal((5, 20)) * 10 - 100).astype(DTYPE)
 
     def where_form():
         e = np.exp(-np.abs(x))
@@ -85,18 +89,39 @@ def other_choices(rng):
     return [("stable sigmoid on (128, 784)",
              [("layers.sigmoid", lambda: layers.sigmoid(x)), ("scipy.special.expit", lambda: expit(x)),
               ("np.where(x >= 0, 1, e) / (1 + e)", where_form)]),
+            ("log1p(y), y = exp(-|l|) in (0, 1], on the (500, 784) logits of an IWAE step "
+             "(batch 100, k = 5)",
+             [("np.log1p", lambda: np.log1p(y)), ("layers.log1p_fast", lambda: layers.log1p_fast(y)),
+              ("np.log(1 + y) (no correction)", lambda: np.log(1 + y))]),
+            ("the IWAE bound's log-mean-exp and weights, (k, N) = (5, 20)",
+             [("scipy.special logsumexp + softmax",
+               lambda: (logsumexp(logw, axis=0) - np.log(5), softmax(logw, axis=0))),
+              ("ops.log_mean_exp.log_mean_exp_forward", lambda: log_mean_exp_forward(logw))]),
+            ("AdamFast.step on the IWAE model's 425,284 parameters, by BLOCK",
+             [(f"BLOCK = 2**{b}" if b < 24 else "one block", adam_step(b, rng))
+              for b in (14, 16, 18, 24)]),
             ("uniform random bytes on {0..254} for a (128, 784) batch",
              [("binarize.uniform_below_255", lambda: uniform_below_255(rng, (BATCH, 784))),
               ("rng.integers(0, 255, dtype=np.uint8)",
                lambda: rng.integers(0, 255, (BATCH, 784), dtype=np.uint8))])]
 
 
+def adam_step(block, rng):
+    """AdamFast.step with BLOCK = 2**block on the IWAE paper's one-layer model."""
+    params = VAE(784, (200, 200), 50, activation="tanh", dtype=DTYPE).params
+    grads = params.zeros_like()
+    grads.flat[:] = rng.standard_normal(grads.flat.size) * 1e-3
+    adam = AdamFast(params, lr=1e-4, eps=1e-4)
+    adam.BLOCK = 2 ** block
+    return lambda: adam.step(grads, grads_checked=True)
+
+
 def textbook_step(model, step):
     """Turn a TrainingStep built on the fast forms into the all-textbook one
     (but for linear_backward, which step_ms swaps in mlp's namespace)."""
     model.likelihood = BernoulliLikelihood()
-    for mlp in (model.encoder, model.decoder):
-        mlp._act_forward = layers.relu_forward
+    for network in (model.encoder, model.decoder):
+        network._act_forward = layers.relu_forward
     step.optimizer = Adam(model.params, lr=1e-3)
     return step
 

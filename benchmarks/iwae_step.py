@@ -35,11 +35,10 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import alternate, load_data  # noqa: E402
+from bench import alternate, iwae_step_function, load_data  # noqa: E402
 from matmul_floor import training_step_products  # noqa: E402
 
-from numpyvae import VAE, AdamFast, TwoLayerVAE  # noqa: E402
-from numpyvae.trainer import TrainingStep  # noqa: E402
+from numpyvae import VAE, TwoLayerVAE  # noqa: E402
 
 SETTINGS = (("one layer", 20, 1), ("one layer", 20, 5), ("one layer", 100, 5),
             ("two layers", 20, 1), ("two layers", 20, 5))
@@ -50,18 +49,6 @@ def paper_model(layers):
         return VAE(784, (200, 200), 50, activation="tanh", dtype=np.float32, seed=0)
     return TwoLayerVAE(784, (200, 200), 100, activation="tanh", top_hidden_dims=(100, 100),
                        top_latent_dim=50, dtype=np.float32, seed=0)
-
-
-def step_function(model, x_train, batch, k, rng):
-    step = TrainingStep(model, AdamFast(model.params, lr=1e-3, eps=1e-4), batch, "dynamic",
-                        objective="iwae", k=k)
-    perm = rng.permutation(x_train.shape[0])
-    batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]
-    counter = iter(range(10 ** 9))
-
-    def one_step():
-        step(x_train, batches[next(counter) % len(batches)], rng)
-    return one_step
 
 
 def profile(one_step, steps, top):
@@ -109,7 +96,7 @@ def main(argv=None):
         for layers, batch, k in SETTINGS:
             rng = np.random.default_rng(0)
             model = paper_model(layers)
-            one_step = step_function(model, x_train, batch, k, rng)
+            one_step = iwae_step_function(model, x_train, batch, k, rng)
             products = training_step_products(model, batch, rng, samples=k)
             for _ in range(20):
                 one_step()

@@ -23,10 +23,12 @@ import sys
 import warnings
 from pathlib import Path
 
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")  # read when numpy loads: docs/benchmarks.md
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import alternate, load_data  # noqa: E402
-from iwae_step import SETTINGS, paper_model, step_function  # noqa: E402
+from bench import alternate, iwae_step_function, load_data  # noqa: E402
+from iwae_step import SETTINGS, paper_model  # noqa: E402
 from matmul_floor import training_step_jobs, training_step_products  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -102,7 +104,7 @@ def main(argv=None):
     for layers, batch, k in SETTINGS:
         rng = np.random.default_rng(0)
         model = paper_model(layers)
-        fns = [step_function(model, x_train, batch, k, rng),
+        fns = [iwae_step_function(model, x_train, batch, k, rng),
                training_step_products(model, batch, rng, samples=k),
                torch_products(torch, training_step_jobs(model, batch, rng, samples=k))]
         if layers == "one layer":

@@ -1,0 +1,49 @@
+"""benchmarks/iwae_step.py and benchmarks/torch_reference.py run and print what
+they promise (random images, a handful of steps: speed is never asserted)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_iwae_step_prints_a_row_per_setting_with_its_profile(capsys):
+    iwae_step = load("iwae_step")
+    iwae_step.main(["--repeats", "5", "--profile", "--top", "3"])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("one", "two"))]
+    assert [(r[0], int(r[2]), int(r[3])) for r in rows] == [
+        (layers.split()[0], batch, k) for layers, batch, k in iwae_step.SETTINGS]
+    for r in rows:
+        step_ms, matmul_ms, ratio = float(r[4]), float(r[5]), float(r[6])
+        assert step_ms > 0 and matmul_ms > 0
+        assert np.isclose(ratio, step_ms / matmul_ms, rtol=0.02, atol=0.01)
+    assert out.count("cProfile:") == len(iwae_step.SETTINGS)
+
+
+def test_the_products_cover_every_network_of_the_two_layer_model():
+    matmul_floor = load("matmul_floor")
+    model = load("iwae_step").paper_model("two layers")
+    jobs = matmul_floor.training_step_jobs(model, 20, np.random.default_rng(0), samples=5)
+    layers = sum(len(net.sizes) - 1 for net in (model.encoder, model.decoder, model.top_encoder,
+                                                 model.top_decoder))
+    assert len(jobs) == 3 * layers - 1          # forward, dW and dx, but no dx for the data
+    rows = {a.shape[0] for a, _, _ in jobs[::1] if a.shape[0] in (20, 100)}
+    assert rows == {20, 100}                    # the encoder on N, the rest on k N samples
+
+
+def test_torch_reference_says_how_to_get_torch_when_it_is_missing(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)        # import torch raises ImportError
+    load("torch_reference").main(["--repeats", "5"])
+    assert "pip install torch" in capsys.readouterr().out
