@@ -47,7 +47,6 @@ demos/gradcheck.py), see ``backward_through_samples``.
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from numpyvae.ops import gaussian
 from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
@@ -308,7 +307,7 @@ def bound(model, x, objective, eps):
     logw = log_weights(model, x, eps)[0]
     if objective == "elbo-mc":
         return np.mean(logw, axis=0)
-    return logsumexp(logw, axis=0) - np.log(eps.shape[0])
+    return log_mean_exp_forward(logw)[0]          # log (1/k) sum_j w_j, as the iwae objective
 
 
 # ---------------------------------------------------- the shared backward pass --
@@ -431,8 +430,8 @@ def iwae(model, x, eps, beta=1.0, out=None, trace=None):
         dL_k / dlog w_nj = w~_nj = w_nj / sum_i w_ni = softmax_j(log w_nj)
 
     so dL/dlog w_nj = -w~_nj / N, and log w = log p(x|z) + log p(z) - log q(z|x)
-    backpropagates as in estimator A.  logsumexp and softmax subtract the
-    largest log-weight first: stable for log-weights of any size.  ``beta``
+    backpropagates as in estimator A.  ops/log_mean_exp.py computes L_k and w~
+    with the largest log-weight subtracted first: stable for log-weights of any size.  ``beta``
     must be 1 (the bound has no KL weight).  With k = 1, w~ = 1 and this is
     estimator A.  The terms reported besides the loss are estimator A's parts.
     """

@@ -45,7 +45,6 @@ demos/gradcheck.py, section 5).
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from numpyvae.objectives import _terms, check_objective, draw_eps
 from numpyvae.ops.gaussian import (gaussian_log_density_backward, gaussian_log_density_forward,
@@ -222,7 +221,7 @@ def bound(model, x, objective, eps):
     logw = two_layer_forward(model, x, eps).log_weights()
     if objective == "elbo-mc":
         return np.mean(logw, axis=0)
-    return logsumexp(logw, axis=0) - np.log(eps.shape[0])
+    return log_mean_exp_forward(logw)[0]          # log (1/k) sum_j w_j, as the iwae objective
 
 
 # ----------------------------------------------------------- the backward pass --

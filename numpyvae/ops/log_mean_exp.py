@@ -14,8 +14,9 @@ m_n = max_j a_jn first, which changes neither value:
 Every exp then sees a number <= 0, the largest term is exactly 1, and the sum
 is in [1, k].  scipy.special.logsumexp and softmax compute the same numbers
 (tests/test_log_mean_exp.py), but at the (k, N) = (5, 20) of an IWAE
-training step their per-call overhead is ten times these six NumPy calls
-(benchmarks/fast_forms.md); the training step runs this every time.
+training step their per-call overhead costs ten times these few NumPy calls
+(benchmarks/fast_forms.md); every IWAE training step runs this, and
+objectives.bound('iwae') too.
 """
 
 import math
