@@ -9,7 +9,12 @@ For each (model, batch, k) the script times one full trainer.TrainingStep
 (gather, binarize, draw eps, forward, backward, finiteness check, Adam)
 and the same step's matrix products replayed alone (matmul_floor.py),
 alternately in rounds, and prints the medians and their ratio: the time a
-step spends outside the products it cannot avoid.
+step spends outside the products it cannot avoid.  Timed in the same rounds,
+an AdamFast step over the model's parameters followed by the products
+("Adam+mm"): a floor for any implementation that keeps these parameters and
+updates them with Adam, since Adam's pass over them (7 arrays of the
+parameters' size) also pushes the weights out of the cache that the hot
+product replay runs from.
 
 --profile adds, per setting, where the time outside the products goes:
 cProfile's own time per step of the heaviest functions (the products are
@@ -38,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import alternate, iwae_step_function, load_data  # noqa: E402
 from matmul_floor import training_step_products  # noqa: E402
 
-from numpyvae import VAE, TwoLayerVAE  # noqa: E402
+from numpyvae import VAE, AdamFast, TwoLayerVAE  # noqa: E402
 
 SETTINGS = (("one layer", 20, 1), ("one layer", 20, 5), ("one layer", 100, 5),
             ("two layers", 20, 1), ("two layers", 20, 5))
@@ -49,6 +54,20 @@ def paper_model(layers):
         return VAE(784, (200, 200), 50, activation="tanh", dtype=np.float32, seed=0)
     return TwoLayerVAE(784, (200, 200), 100, activation="tanh", top_hidden_dims=(100, 100),
                        top_latent_dim=50, dtype=np.float32, seed=0)
+
+
+def adam_and_products(model, products, rng):
+    """One AdamFast step (eps 1e-4) on a copy of the model's parameters with a
+    fixed gradient, then the step's products: the floor described above."""
+    params = model.params.copy()
+    grads = params.zeros_like()
+    grads.flat[:] = rng.standard_normal(grads.flat.size) * 1e-3
+    adam = AdamFast(params, lr=1e-4, eps=1e-4)
+
+    def run():
+        adam.step(grads, grads_checked=True)
+        products()
+    return run
 
 
 def profile(one_step, steps, top):
@@ -91,19 +110,23 @@ def main(argv=None):
           f"{'a busy process beside' if busy else 'no busy process started'}; "
           f"load average {os.getloadavg()[0]:.2f}; medians of {args.repeats} steps in 5 rounds")
     print(f"   {'model':10s} {'batch':>5s} {'k':>3s} {'step ms':>8s} {'matmul ms':>10s} "
-          f"{'ratio':>6s} {'outside ms':>10s}")
+          f"{'ratio':>6s} {'outside ms':>10s} {'Adam+mm':>8s} {'its ratio':>8s}")
     try:
         for layers, batch, k in SETTINGS:
             rng = np.random.default_rng(0)
             model = paper_model(layers)
             one_step = iwae_step_function(model, x_train, batch, k, rng)
             products = training_step_products(model, batch, rng, samples=k)
+            adam_then_products = adam_and_products(model, products, rng)
             for _ in range(20):
                 one_step()
                 products()
-            step_ms, mm_ms = alternate([one_step, products], args.repeats)
+                adam_then_products()
+            step_ms, mm_ms, floor_ms = alternate([one_step, products, adam_then_products],
+                                                 args.repeats)
             print(f"   {layers:10s} {batch:5d} {k:3d} {step_ms:8.2f} {mm_ms:10.2f} "
-                  f"{step_ms / mm_ms:6.2f} {step_ms - mm_ms:10.2f}", flush=True)
+                  f"{step_ms / mm_ms:6.2f} {step_ms - mm_ms:10.2f} {floor_ms:8.2f} "
+                  f"{floor_ms / mm_ms:8.2f}", flush=True)
             if args.profile:
                 profile(one_step, args.repeats, args.top)
     finally:

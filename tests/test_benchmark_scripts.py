@@ -27,8 +27,10 @@ def test_iwae_step_prints_a_row_per_setting_with_its_profile(capsys):
         (layers.split()[0], batch, k) for layers, batch, k in iwae_step.SETTINGS]
     for r in rows:
         step_ms, matmul_ms, ratio = float(r[4]), float(r[5]), float(r[6])
-        assert step_ms > 0 and matmul_ms > 0
+        floor_ms, floor_ratio = float(r[8]), float(r[9])
+        assert step_ms > 0 and matmul_ms > 0 and floor_ms > 0
         assert np.isclose(ratio, step_ms / matmul_ms, rtol=0.02, atol=0.01)
+        assert np.isclose(floor_ratio, floor_ms / matmul_ms, rtol=0.02, atol=0.01)
     assert out.count("cProfile:") == len(iwae_step.SETTINGS)
 
 
