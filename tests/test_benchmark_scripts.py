@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,3 +50,20 @@ def test_torch_reference_says_how_to_get_torch_when_it_is_missing(capsys, monkey
     monkeypatch.setitem(sys.modules, "torch", None)        # import torch raises ImportError
     load("torch_reference").main(["--repeats", "5"])
     assert "pip install torch" in capsys.readouterr().out
+
+
+def test_compare_commits_times_a_commit_against_the_working_tree(capsys):
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: compare_commits.py reads the earlier commit with git")
+    compare = load("compare_commits")
+    compare.main(["HEAD", "--repeats", "5"])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("one", "two"))]
+    assert len(rows) == len(compare.SETTINGS)
+    for r in rows:
+        then_ms, now_ms, ratio = float(r[4]), float(r[5]), float(r[9])
+        assert np.isclose(ratio, then_ms / now_ms, rtol=0.02, atol=0.01)
+    assert "numpyvae_then" in sys.modules and sys.modules["numpyvae_then"].__file__ != \
+        sys.modules["numpyvae"].__file__
+    for name in [m for m in sys.modules if m.startswith("numpyvae_then")]:
+        del sys.modules[name]               # the other tests see one numpyvae only
