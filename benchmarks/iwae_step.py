@@ -83,7 +83,6 @@ def profile(one_step, steps, top):
 
 
 def busy_loop():
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
     a = np.random.default_rng(1).standard_normal((300, 300))
     while True:
         a = np.tanh(a @ a.T / 300.0)
@@ -103,7 +102,13 @@ def main(argv=None):
     busy = None
     if args.busy:
         busy = multiprocessing.get_context("spawn").Process(target=busy_loop, daemon=True)
+        before = os.environ.get("OPENBLAS_NUM_THREADS")
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"    # read by the child's numpy as it loads
         busy.start()
+        if before is None:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = before
         time.sleep(1.0)
     print(f"IWAE step, float32, Adam eps 1e-4, dynamic binarization; "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '(unset)')}; "
