@@ -42,8 +42,10 @@ def test_the_products_cover_every_network_of_the_two_layer_model():
     layers = sum(len(net.sizes) - 1 for net in (model.encoder, model.decoder, model.top_encoder,
                                                  model.top_decoder))
     assert len(jobs) == 3 * layers - 1          # forward, dW and dx, but no dx for the data
-    rows = {a.shape[0] for a, _, _ in jobs[::1] if a.shape[0] in (20, 100)}
-    assert rows == {20, 100}                    # the encoder on N, the rest on k N samples
+    encoder_layers = len(model.encoder.sizes) - 1
+    assert jobs[0][0].shape == (20, 784)        # the encoder's first product: the N images
+    decoder_first = jobs[3 * encoder_layers - 1][0]
+    assert decoder_first.shape == (100, 100)    # the decoder's: k N = 100 samples of z1 (100)
 
 
 def test_torch_reference_says_how_to_get_torch_when_it_is_missing(capsys, monkeypatch):
