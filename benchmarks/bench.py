@@ -37,6 +37,7 @@ Without --data-dir, random uint8 images stand in for MNIST (speed only).
 """
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -58,6 +59,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from matmul_floor import decoder_forward_products, training_step_products  # noqa: E402
 
+import numpyvae  # noqa: E402
 from numpyvae import VAE, AdamFast  # noqa: E402
 from numpyvae.util.blas import blas_threads, limited_blas_threads  # noqa: E402
 from numpyvae.evaluate import (BATCH_ELEMENTS, chunk_sizes, evaluate_elbo,  # noqa: E402
@@ -176,11 +178,14 @@ def iwae_model(dtype=np.float32):
     return VAE(784, (200, 200), 50, activation="tanh", dtype=dtype, seed=0)
 
 
-def iwae_step_function(model, x_train, batch, k, rng):
+def iwae_step_function(model, x_train, batch, k, rng, library=numpyvae):
     """One IWAE training step per call (trainer.TrainingStep, Adam eps 1e-4, dynamic
-    binarization), cycling through the batches of a random order of x_train."""
-    step = TrainingStep(model, AdamFast(model.params, lr=1e-3, eps=1e-4), batch, "dynamic",
-                        objective="iwae", k=k)
+    binarization), cycling through the batches of a random order of x_train.
+    ``library``: the package whose TrainingStep and AdamFast run it (another
+    commit's, imported under another name, for compare_commits.py)."""
+    step_class = importlib.import_module(f"{library.__name__}.trainer").TrainingStep
+    step = step_class(model, library.AdamFast(model.params, lr=1e-3, eps=1e-4), batch, "dynamic",
+                      objective="iwae", k=k)
     perm = rng.permutation(x_train.shape[0])
     batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]
     counter = iter(range(10 ** 9))

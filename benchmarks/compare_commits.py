@@ -46,23 +46,6 @@ def import_commit(commit, folder):
     return numpyvae_then
 
 
-def then_step(then, layers, x_train, batch, k, rng):
-    """iwae_step_function with the earlier commit's classes."""
-    from numpyvae_then.trainer import TrainingStep
-    if layers == "one layer":
-        model = then.VAE(784, (200, 200), 50, activation="tanh", dtype=np.float32, seed=0)
-    else:
-        model = then.TwoLayerVAE(784, (200, 200), 100, activation="tanh",
-                                 top_hidden_dims=(100, 100), top_latent_dim=50,
-                                 dtype=np.float32, seed=0)
-    step = TrainingStep(model, then.AdamFast(model.params, lr=1e-3, eps=1e-4), batch, "dynamic",
-                        objective="iwae", k=k)
-    perm = rng.permutation(x_train.shape[0])
-    batches = [perm[i:i + batch] for i in range(0, len(perm) - batch + 1, batch)]
-    counter = iter(range(10 ** 9))
-    return lambda: step(x_train, batches[next(counter) % len(batches)], rng)
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("commit", help="the earlier commit (any git revision)")
@@ -82,7 +65,8 @@ def main(argv=None):
         print(f"   {'model':10s} {'batch':>5s} {'k':>3s} {'then':>7s} {'now':>7s} {'products':>9s} "
               f"{'then/mm':>8s} {'now/mm':>8s} {'then/now':>9s}")
         for layers, batch, k in SETTINGS:
-            fns = [then_step(then, layers, x_train, batch, k, np.random.default_rng(0)),
+            fns = [iwae_step_function(paper_model(layers, then), x_train, batch, k,
+                                      np.random.default_rng(0), library=then),
                    iwae_step_function(paper_model(layers), x_train, batch, k,
                                       np.random.default_rng(0)),
                    training_step_products(paper_model(layers), batch, np.random.default_rng(0),

@@ -43,17 +43,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import alternate, iwae_step_function, load_data  # noqa: E402
 from matmul_floor import training_step_products  # noqa: E402
 
-from numpyvae import VAE, AdamFast, TwoLayerVAE  # noqa: E402
+import numpyvae  # noqa: E402
+from numpyvae import AdamFast  # noqa: E402
 
 SETTINGS = (("one layer", 20, 1), ("one layer", 20, 5), ("one layer", 100, 5),
             ("two layers", 20, 1), ("two layers", 20, 5))
 
 
-def paper_model(layers):
+def paper_model(layers, library=numpyvae):
+    """The paper's model with ``layers`` stochastic layers, built by ``library``
+    (numpyvae, or another commit's copy of it: compare_commits.py)."""
     if layers == "one layer":
-        return VAE(784, (200, 200), 50, activation="tanh", dtype=np.float32, seed=0)
-    return TwoLayerVAE(784, (200, 200), 100, activation="tanh", top_hidden_dims=(100, 100),
-                       top_latent_dim=50, dtype=np.float32, seed=0)
+        return library.VAE(784, (200, 200), 50, activation="tanh", dtype=np.float32, seed=0)
+    return library.TwoLayerVAE(784, (200, 200), 100, activation="tanh",
+                               top_hidden_dims=(100, 100), top_latent_dim=50,
+                               dtype=np.float32, seed=0)
 
 
 def adam_and_products(model, products, rng):

@@ -218,7 +218,7 @@ def bound(model, x, objective, eps):
     if objective == "elbo":
         logpx, rest = elbo_terms(model, x, eps)
         return logpx - rest
-    logw = two_layer_forward(model, x, eps).log_weights()
+    logw = log_weights(model, x, eps)
     if objective == "elbo-mc":
         return np.mean(logw, axis=0)
     return log_mean_exp_forward(logw)[0]          # log (1/k) sum_j w_j, as the iwae objective
