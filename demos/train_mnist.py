@@ -44,7 +44,8 @@ from numpyvae.ops.likelihoods import LIKELIHOODS
 from numpyvae.data.datasets import DATASETS, DataUnavailable, load_dataset_noting_warnings
 from numpyvae.objectives import OBJECTIVES
 from numpyvae.run.fit import Interrupted, fit
-from numpyvae.run.settings import DTYPES, LR_SCHEDULES, OPTIMIZERS, POSTERIORS, RunConfig, RunError
+from numpyvae.run.settings import (DTYPES, LR_SCHEDULES, OPTIMIZERS, OUTPUT_BIASES, POSTERIORS,
+                                   RunConfig, RunError)
 from numpyvae.trainer import TrainingDiverged
 
 DEFAULTS = RunConfig()
@@ -107,6 +108,11 @@ def parser():
                        help="draw every parameter, biases included, from N(0, S^2), as "
                             "Kingma & Welling (2014) do with S = 0.01 (default: each layer's "
                             "own initialisation)")
+    model.add_argument("--output-bias", choices=OUTPUT_BIASES, default=DEFAULTS.output_bias,
+                       help="the decoder's output biases at the start: zero, or data, the "
+                            "logit of each pixel's mean over the training set (clipped to "
+                            "[0.001, 0.999]), as the IWAE authors' code starts them; "
+                            "--likelihood bernoulli only (default: %(default)s)")
     train = p.add_argument_group("training")
     train.add_argument("--epochs", type=int, default=DEFAULTS.epochs,
                        help="(default: %(default)s)")

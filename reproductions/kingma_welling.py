@@ -339,10 +339,10 @@ def select_step_size(spec, data, settings, stream=None):
     stream = sys.stdout if stream is None else stream
     start = time.perf_counter()
     best, selection = None, {}
-    n_train, input_dim = data.x_train.shape
+    n_train = data.x_train.shape[0]
     for step_size in settings.step_sizes:
         config = run_config(spec, settings, step_size, n_train)
-        model, optimizer, rng = start_training(config, input_dim)
+        model, optimizer, rng = start_training(config, data.x_train)
         try:
             train_to(settings.select_samples, config, model, optimizer, rng, data.x_train, 0)
             bound = lower_bound(model, data.x_train, config.binarize, 0)

@@ -180,7 +180,7 @@ def test_a_run_selects_its_step_size_and_records_its_curve(tmp_path, frey_data, 
     assert on_disk["curve"] == json.loads(json.dumps(curve)) and on_disk["samples"] == 1000
     # the selection is what the candidates reach when trained alone
     config = kw.run_config(spec, TINY, 0.01, len(frey_data.x_train))
-    model, optimizer, rng = start_training(config, frey_data.x_train.shape[1])
+    model, optimizer, rng = start_training(config, frey_data.x_train)
     assert kw.train_to(200, config, model, optimizer, rng, frey_data.x_train, 0) == 200
     assert kw.lower_bound(model, frey_data.x_train, "none", 0) == selection["0.01"]
 

@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae.run.settings import (RunConfig, RunError, SettingTypeError, build_model, flag,
-                               resume_differences)
+from numpyvae.run.fit import start_training
+from numpyvae.run.settings import (RunConfig, RunError, SettingTypeError, build_model,
+                                   data_output_bias, flag, resume_differences)
 
 NAN, INF = math.nan, math.inf
 
@@ -46,10 +47,13 @@ NAN, INF = math.nan, math.inf
     (dict(likelihood="poisson"), "--likelihood must be one of ('bernoulli', 'gaussian', 'gaussian-sigmoid')"),
     (dict(dtype="float16"), "--dtype must be one of ('float32', 'float64')"),
     (dict(likelihood="gaussian", obs_var="learn"), "--obs-var must be one of ('learned',)"),
+    (dict(output_bias="mean"), "--output-bias must be one of ('zero', 'data')"),
     # settings that do not go together
     (dict(obs_var=-1.0), "--obs-var applies to the Gaussian likelihoods only, not bernoulli"),
     (dict(obs_var="learned"), "--obs-var applies to the Gaussian likelihoods only"),
     (dict(out=""), "--out must be a non-empty path"),
+    (dict(likelihood="gaussian", output_bias="data"),
+     "--output-bias data sets the logits of --likelihood bernoulli, not gaussian"),
 ])
 def test_a_bad_setting_is_a_run_error_naming_its_flag(changes, message):
     with pytest.raises(RunError) as e:
@@ -102,7 +106,8 @@ def test_settings_saved_by_earlier_versions_resume():
     """Runs saved before --objective, --k, --lr-schedule and --adam-eps existed, with
     --obs-var 1.0 saved for a Bernoulli decoder, continue under today's defaults."""
     older = {k: v for k, v in RunConfig().to_dict().items()
-             if k not in ("objective", "k", "lr_schedule", "adam_eps", "weight_decay", "init_std")}
+             if k not in ("objective", "k", "lr_schedule", "adam_eps", "weight_decay", "init_std",
+                          "output_bias")}
     assert resume_differences({**older, "obs_var": 1.0}, RunConfig()) == []
     sgd = {**RunConfig(optimizer="sgd").to_dict(), "adam_eps": 1e-8}
     assert resume_differences(sgd, RunConfig(optimizer="sgd")) == []
@@ -120,6 +125,29 @@ def test_init_std_draws_every_parameter_from_one_normal():
     expected = np.random.default_rng((3, 0)).normal(0.0, 0.01, drawn.params.flat.size)
     np.testing.assert_array_equal(drawn.params.flat, expected.astype(np.float32))
     assert drawn.config() == default.config()
+
+
+def test_output_bias_data_starts_the_decoder_at_the_data_mean_and_changes_nothing_else():
+    """--output-bias data: the decoder's last bias is logit(clip(mean pixel, 0.001, 0.999)),
+    so that sigmoid(b) is the clipped mean; every other parameter, and the optimizer and
+    training noise, are those of --output-bias zero."""
+    x = np.array([[0, 255, 51, 255], [0, 255, 153, 0]], dtype=np.uint8)   # means 0, 1, 0.4, 0.5
+    bias = data_output_bias(x)
+    np.testing.assert_allclose(1 / (1 + np.exp(-bias)), [0.001, 0.999, 0.4, 0.5], rtol=1e-12)
+    for layers in (1, 2):
+        config = dict(hidden=(6,), latent_dim=3, seed=4, stochastic_layers=layers)
+        zero, _, zero_rng = start_training(RunConfig(**config), x)
+        data, _, data_rng = start_training(RunConfig(**config, output_bias="data"), x)
+        last = "decoder.1.b"
+        assert np.all(zero.params[last] == 0)
+        np.testing.assert_array_equal(data.params[last], bias.astype(np.float32))
+        for name in zero.params:
+            if name != last:
+                np.testing.assert_array_equal(data.params[name], zero.params[name], err_msg=name)
+        assert data_rng.random() == zero_rng.random()
+    # a resumed run keeps the biases it started with
+    assert resume_differences(RunConfig().to_dict(), RunConfig(output_bias="data")) == [
+        "--output-bias (saved 'zero', now 'data')"]
 
 
 def test_dataset_is_a_setting_by_name():

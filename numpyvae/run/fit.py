@@ -37,8 +37,8 @@ from numpyvae.evaluate import (BATCH_ELEMENTS, active_units, evaluate_bound, eva
                                importance_weighted_log_likelihood_fast, top_active_units)
 from numpyvae.run.progress import Progress
 from numpyvae.run.rundir import CHECKPOINT, METRICS, check_out, prepare_out
-from numpyvae.run.settings import (RESUMABLE_CHANGES, RunError, build_model, build_optimizer, flag,
-                               resume_differences)
+from numpyvae.run.settings import (RESUMABLE_CHANGES, RunError, build_model, build_optimizer,
+                               data_output_bias, flag, resume_differences)
 from numpyvae.trainer import TrainingDiverged, learning_rate, train_epoch, train_generator
 from numpyvae.util.validate import NonFiniteError
 
@@ -103,7 +103,7 @@ def fit(config, data, *, resume=False, overwrite=False, plots=True, stream=None)
             if resume:
                 model, optimizer, rng, metrics = _restore(config, info, out / CHECKPOINT)
             else:
-                model, optimizer, rng, metrics = _start(config, info)
+                model, optimizer, rng, metrics = _start(config, info, x_train)
             prepare_out(out, overwrite)
             done = len(metrics["epochs"])
             steps = -(-x_train.shape[0] // config.batch_size)
@@ -152,17 +152,21 @@ def _check_data(data):
                            f"{getattr(x, 'shape', '')}")
 
 
-def start_training(config, input_dim):
-    """(model, optimizer, rng): the state of a new run of ``config`` on data of
-    ``input_dim`` features (settings.build_model and build_optimizer, and
-    trainer.train_generator).  (fit and the reproductions' protocols start through it.)"""
-    model = build_model(config, input_dim)
+def start_training(config, x_train):
+    """(model, optimizer, rng): the state of a new run of ``config`` on the uint8
+    training set ``x_train`` (N, D) (settings.build_model for D features, with
+    --output-bias data the decoder's output biases from x_train
+    (settings.data_output_bias); build_optimizer; trainer.train_generator).
+    (fit and the reproductions' protocols start through it.)"""
+    model = build_model(config, x_train.shape[1])
+    if config.output_bias == "data":
+        model.decoder.layer_params(model.params, -1)[1][...] = data_output_bias(x_train)
     return model, build_optimizer(config, model.params), train_generator(config.seed)
 
 
-def _start(config, info):
-    """(model, optimizer, rng, metrics) of a new run."""
-    model, optimizer, rng = start_training(config, math.prod(info["image_shape"]))
+def _start(config, info, x_train):
+    """(model, optimizer, rng, metrics) of a new run on x_train."""
+    model, optimizer, rng = start_training(config, x_train)
     metrics = {"config": config.to_dict(), "data": info,
                "model": {**model.config(), "n_params": int(model.params.flat.size)},
                "epochs": []}

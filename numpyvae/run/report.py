@@ -16,6 +16,8 @@ def describe(config, model, info, out, done):
     decoder = config.likelihood
     if config.obs_var is not None:
         decoder += f" (variance {config.obs_var})"
+    if config.output_bias == "data":
+        decoder += " (output biases from the data)"
     beta = f"beta {config.beta:g}"
     if config.kl_warmup:
         beta += f" (warm-up over {config.kl_warmup:g} epochs)"

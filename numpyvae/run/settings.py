@@ -29,6 +29,7 @@ OPTIMIZERS = {"adam": (Adam, AdamFast), "adagrad": (Adagrad, AdagradFast), "sgd"
 DTYPES = ("float32", "float64")
 POSTERIORS = {"diagonal": VAE, "full": FullCovarianceVAE}   # --posterior: q(z|x)'s covariance
 LR_SCHEDULES = ("constant", "iwae")           # see trainer.learning_rate
+OUTPUT_BIASES = ("zero", "data")              # --output-bias: see data_output_bias
 ADAM_EPS = 1e-8
 
 # Settings that may differ when a run is resumed: they do not change training.
@@ -63,7 +64,11 @@ class RunConfig:
     Gaussian's ``obs_var`` is a positive number or 'learned', default 1.0,
     and None for the others), ``dtype``, ``seed`` (weights and training
     noise), ``init_std`` (None: each layer's own initialisation; a number S:
-    every parameter, biases included, ~ N(0, S^2), as Kingma & Welling).  Data: ``binarize`` mode, ``limit`` (first N training examples;
+    every parameter, biases included, ~ N(0, S^2), as Kingma & Welling),
+    ``output_bias`` (OUTPUT_BIASES: 'zero', each layer's own initialisation;
+    'data', the decoder's output biases at the logit of the training set's
+    mean pixels, as the IWAE authors' code (data_output_bias); Bernoulli
+    likelihood only).  Data: ``binarize`` mode, ``limit`` (first N training examples;
     None = all).  Objective: ``objective`` (one of objectives.OBJECTIVES),
     ``k`` (samples of z per example), ``beta`` (KL weight), ``kl_warmup``
     (epochs of linear warm-up; both only for the ELBO objectives),
@@ -108,6 +113,7 @@ class RunConfig:
     adam_eps: float | None = None
     weight_decay: float = 0.0
     init_std: float | None = None
+    output_bias: str = "zero"
     seed: int = 0
     dtype: str = "float32"
     textbook: bool = False
@@ -140,7 +146,7 @@ class RunConfig:
         choices = {"activation": tuple(ACTIVATIONS), "likelihood": LIKELIHOODS,
                    "binarize": BINARIZE_MODES, "optimizer": tuple(OPTIMIZERS), "dtype": DTYPES,
                    "lr_schedule": LR_SCHEDULES, "dataset": DATASETS,
-                   "posterior": tuple(POSTERIORS)}
+                   "posterior": tuple(POSTERIORS), "output_bias": OUTPUT_BIASES}
         for name, valid in choices.items():
             check_choice(getattr(self, name), flag(name), valid)
         self.obs_var = _obs_var(self.obs_var, self.likelihood)
@@ -150,6 +156,9 @@ class RunConfig:
         self.weight_decay = check_float(self.weight_decay, flag("weight_decay"), lo=0)
         if self.init_std is not None:
             self.init_std = check_float(self.init_std, flag("init_std"), lo=0, lo_open=True)
+        if self.output_bias == "data" and self.likelihood != "bernoulli":
+            raise ValueError("--output-bias data sets the logits of --likelihood bernoulli, "
+                             f"not {self.likelihood}: use --output-bias zero")
         self.k, self.beta = check_objective(self.objective, self.k, self.beta, flag)
         self.free_bits = check_free_bits(self.free_bits, self.objective, flag)
         if self.objective in ("iwae", "wake-sleep") and self.kl_warmup:
@@ -269,17 +278,17 @@ def resume_differences(saved, config):
 def as_this_version(saved):
     """A run's saved settings as this version writes them.  Runs saved before
     --objective, --k, --lr-schedule, --adam-eps, --dataset, --weight-decay,
-    --init-std, --textbook, --stochastic-layers and --posterior existed trained on
-    MNIST with the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8, no weight
-    decay, each layer's own init, the fast forms, one stochastic layer and a
-    diagonal posterior; they also saved
+    --init-std, --textbook, --stochastic-layers, --posterior and --output-bias existed
+    trained on MNIST with the ELBO, k = 1, a constant learning rate, Adam's eps 1e-8,
+    no weight decay, each layer's own init, the fast forms, one stochastic layer, a
+    diagonal posterior and zero output biases; they also saved
     --obs-var 1.0 for a Bernoulli decoder and an --adam-eps for other
     optimizers, which this version records as None (unused).  Runs saved
     before --free-bits trained without free bits (0)."""
     saved = {"objective": "elbo", "k": 1, "lr_schedule": "constant", "dataset": "mnist",
              "weight_decay": 0.0, "init_std": None, "textbook": False, "free_bits": 0.0,
              "stochastic_layers": 1, "top_hidden": None, "top_latent_dim": None,
-             "posterior": "diagonal", **saved}
+             "posterior": "diagonal", "output_bias": "zero", **saved}
     if saved.get("optimizer") == "adam":
         saved.setdefault("adam_eps", ADAM_EPS)
     elif saved.get("adam_eps") in (None, ADAM_EPS):
@@ -312,6 +321,22 @@ def build_model(config, input_dim):
         init_rng = np.random.default_rng((config.seed, 0))
         model.params.flat[...] = init_rng.normal(0.0, config.init_std, model.params.flat.size)
     return model
+
+
+def data_output_bias(x_train):
+    """The decoder's output biases of --output-bias data: the logit of each pixel's
+    mean intensity over the uint8 training set x_train (N, D), clipped to
+    [0.001, 0.999] (so that a pixel that is always 0 starts at -6.9, not -inf):
+
+        b_d = log(p_d / (1 - p_d)),   p_d = clip(mean_n x_nd / 255, 0.001, 0.999)
+
+    A decoder whose last hidden layer carries no information yet then outputs
+    the factorised Bernoulli model that fits the data best, sigmoid(b_d) = p_d,
+    instead of sigmoid(0) = 1/2 for every pixel.  The IWAE authors' released
+    code (Burda et al. 2016, github.com/yburda/iwae) starts its decoders this
+    way; the paper does not say.  Returns (D,) float64."""
+    p = np.clip(x_train.mean(axis=0, dtype=np.float64) / 255.0, 0.001, 0.999)
+    return np.log(p / (1 - p))
 
 
 def build_optimizer(config, params):
