@@ -4,7 +4,6 @@ FAIL with the right hint on the right exercise for common wrong answers."""
 
 import importlib.util
 import io
-import shutil
 from pathlib import Path
 
 import pytest

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from numpyvae import VAE, Autoencoder, objectives
+from numpyvae import Autoencoder, objectives
 from numpyvae.run.checkpoint import load_checkpoint, to_json
 from numpyvae.run.rundir import CHECKPOINT, METRICS, PLOTS
 from numpyvae.run.settings import RunError

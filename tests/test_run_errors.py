@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from numpyvae import objectives
-from numpyvae import VAE
 from numpyvae.util import blas
 from numpyvae import evaluate as evaluate_module
 from numpyvae.run import fit as run_module
