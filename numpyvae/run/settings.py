@@ -333,8 +333,8 @@ def data_output_bias(x_train):
     A decoder whose last hidden layer carries no information yet then outputs
     the factorised Bernoulli model that fits the data best, sigmoid(b_d) = p_d,
     instead of sigmoid(0) = 1/2 for every pixel.  The IWAE authors' released
-    code (Burda et al. 2016, github.com/yburda/iwae) starts its decoders this
-    way; the paper does not say.  Returns (D,) float64."""
+    code (Burda et al. 2016, github.com/yburda/iwae) starts its Bernoulli
+    decoder this way.  Returns (D,) float64."""
     p = np.clip(x_train.mean(axis=0, dtype=np.float64) / 255.0, 0.001, 0.999)
     return np.log(p / (1 - p))
 
