@@ -24,3 +24,6 @@ python demos/train_mnist.py $COMMON --objective iwae --k 1 --output-bias data --
 # the same start for the one-layer VAE (784-200-200-50; trained to 13 epochs, then resumed to 121)
 python demos/train_mnist.py ${COMMON/--latent-dim 100 --stochastic-layers 2/--latent-dim 50} --objective iwae \
   --k 1 --output-bias data --epochs 121 --eval-k 5000 --out $OUT/one-layer-output-bias-k1
+# and for the one-layer IWAE (k = 5)
+python demos/train_mnist.py ${COMMON/--latent-dim 100 --stochastic-layers 2/--latent-dim 50} --objective iwae \
+  --k 5 --output-bias data --epochs 121 --eval-k 5000 --out $OUT/one-layer-output-bias-k5
