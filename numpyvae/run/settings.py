@@ -304,7 +304,9 @@ def build_model(config, input_dim):
     """The VAE of ``config`` (its --posterior; with --stochastic-layers 2 the
     TwoLayerVAE) for data of ``input_dim`` features (weights seeded by config.seed;
     with ``init_std`` every parameter redrawn from N(0, init_std^2) with
-    default_rng((seed, 0)))."""
+    default_rng((seed, 0))).  ``output_bias`` needs the training set, so it is
+    not applied here: run.fit.start_training, which every run starts through,
+    applies it."""
     args = (input_dim, config.hidden, config.latent_dim, config.likelihood,
             1.0 if config.obs_var is None else config.obs_var, config.activation,
             np.dtype(config.dtype), config.seed, config.textbook)
